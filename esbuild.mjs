@@ -1,0 +1,145 @@
+// Builds everything the extension and the CLI run from into dist/:
+//   dist/extension.js  the extension host side (cjs, `vscode` external)
+//   dist/server.js     the language server with the ML engine (cjs)
+//   dist/cli.js        the headless CLI on the same engine (cjs, executable)
+//   dist/webview.js    the training panel's browser script (iife) + dist/webview.css
+//   dist/*.wasm        the TF.js wasm backend's binaries (the engine points setWasmPaths here)
+//   dist/models/tiny-bert/  the built-in model that `builtin:tiny-bert` resolves to
+//
+//   node esbuild.mjs               development build (sourcemaps, not minified)
+//   node esbuild.mjs --production  what the VSIX ships (clean dist/, minified, no sourcemaps)
+//   node esbuild.mjs --watch       rebuild on change
+import * as esbuild from 'esbuild';
+import { chmod, copyFile, mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('.', import.meta.url));
+const dist = join(root, 'dist');
+const production = process.argv.includes('--production');
+const watch = process.argv.includes('--watch');
+
+/** Optional native accelerators: required at run time only when the user has installed them. */
+const optionalNativePackages = ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'];
+
+/**
+ * Transformers.js is only used for tokenizers: its inference runtime (ONNX Runtime, ~300 MB with
+ * native binaries) and image library (sharp) are replaced by stubs so they stay out of the bundle.
+ */
+const stubbedPackages = {
+  'onnxruntime-node': './src/server/engine/stubs/onnxruntime.ts',
+  'onnxruntime-web': './src/server/engine/stubs/onnxruntime.ts',
+  sharp: './src/server/engine/stubs/sharp.ts',
+};
+
+/**
+ * Packages imported only for their side effects (registering a TF.js backend) whose package.json
+ * "sideEffects" list leaves out the entry a Node bundle resolves to; esbuild would drop the import.
+ */
+const registeringPackages = ['@tensorflow/tfjs-backend-cpu'];
+
+const wasmFolder = join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist');
+const builtinModel = {
+  from: join(root, 'test/fixtures/tiny-bert'),
+  to: join(dist, 'models/tiny-bert'),
+  files: ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'vocab.txt'],
+};
+
+/** @type {esbuild.BuildOptions} */
+const common = {
+  absWorkingDir: root,
+  bundle: true,
+  minify: production,
+  sourcemap: production ? false : 'linked',
+  logLevel: 'warning',
+  legalComments: production ? 'none' : 'inline',
+};
+
+/** @type {esbuild.BuildOptions} */
+const node = { ...common, platform: 'node', format: 'cjs', target: 'node20' };
+
+/** The bundles that carry the engine (server and CLI). @type {esbuild.BuildOptions} */
+const engine = {
+  ...node,
+  external: optionalNativePackages,
+  alias: stubbedPackages,
+  // Transformers.js's ESM build reads import.meta.url, which a cjs bundle does not have: give it
+  // the bundle's own file URL.
+  define: { 'import.meta.url': 'importMetaUrl' },
+};
+const importMetaUrl = "const importMetaUrl = require('url').pathToFileURL(__filename).href;";
+
+/** @type {esbuild.BuildOptions[]} */
+const bundles = [
+  { ...node, entryPoints: { extension: 'src/extension/extension.ts' }, external: ['vscode'] },
+  { ...engine, entryPoints: { server: 'src/server/server.ts' }, banner: { js: importMetaUrl } },
+  { ...engine, entryPoints: { cli: 'src/cli.ts' }, banner: { js: `#!/usr/bin/env node\n${importMetaUrl}` } },
+  {
+    ...common,
+    entryPoints: { webview: 'src/webview/panel.ts' },
+    platform: 'browser',
+    format: 'iife',
+    target: 'es2022',
+  },
+  { ...common, entryPoints: { webview: 'media/panel.css' }, sourcemap: false },
+];
+
+async function copyAssets() {
+  await mkdir(dist, { recursive: true });
+  for (const name of await readdir(wasmFolder)) {
+    if (name.endsWith('.wasm')) await copyFile(join(wasmFolder, name), join(dist, name));
+  }
+  await mkdir(builtinModel.to, { recursive: true });
+  for (const name of builtinModel.files) {
+    await copyFile(join(builtinModel.from, name), join(builtinModel.to, name));
+  }
+}
+
+/** Keeps the side-effect imports of `registeringPackages`. */
+const keepRegistrations = {
+  name: 'keep-registrations',
+  setup(build) {
+    build.onResolve({ filter: /^@/ }, async ({ path, kind, resolveDir, pluginData }) => {
+      if (!registeringPackages.includes(path) || pluginData === keepRegistrations) return undefined;
+      const resolved = await build.resolve(path, { kind, resolveDir, pluginData: keepRegistrations });
+      if (resolved.errors.length > 0) return { errors: resolved.errors };
+      return { path: resolved.path, namespace: resolved.namespace, external: resolved.external, sideEffects: true };
+    });
+  },
+};
+
+/** Reports each rebuild in watch mode and keeps dist/cli.js executable. */
+const afterBuild = {
+  name: 'after-build',
+  setup(build) {
+    build.onEnd(async (result) => {
+      const outputs = Object.keys(build.initialOptions.entryPoints ?? {});
+      if (outputs.includes('cli') && result.errors.length === 0) await chmod(join(dist, 'cli.js'), 0o755);
+      if (watch) console.log(`[watch] ${outputs.join(', ')}: ${result.errors.length} error(s)`);
+    });
+  },
+};
+
+async function main() {
+  if (production) await rm(dist, { recursive: true, force: true });
+  await copyAssets();
+  const contexts = await Promise.all(
+    bundles.map((options) => esbuild.context({ ...options, outdir: dist, plugins: [keepRegistrations, afterBuild] })),
+  );
+  if (watch) {
+    await Promise.all(contexts.map((ctx) => ctx.watch()));
+    console.log('[watch] watching src/ and media/ (Ctrl+C to stop)');
+    return;
+  }
+  try {
+    await Promise.all(contexts.map((ctx) => ctx.rebuild()));
+  } finally {
+    await Promise.all(contexts.map((ctx) => ctx.dispose()));
+  }
+}
+
+main().catch((error) => {
+  // esbuild has already printed the errors with their locations.
+  if (!(error && Array.isArray(error.errors))) console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,28 @@
+/**
+ * The shape every CLI command has. `src/cli.ts` dispatches `argv[2]` to the command of that name;
+ * each command lives in its own file under `src/cli/` and declares its options for Node's
+ * `util.parseArgs`.
+ */
+import type { ParseArgsConfig } from 'node:util';
+
+export type CliOptions = NonNullable<ParseArgsConfig['options']>;
+export type CliValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+export interface CliOutput {
+  /** `--json` was given: print machine-readable JSON only (one object per line). */
+  readonly json: boolean;
+  /** A JSON event (with --json) — ignored otherwise. */
+  event(obj: object): void;
+  /** The final result: JSON with --json, else `human` (text) is printed. */
+  result(obj: object, human: string): void;
+  /** A line for people (stderr with --json so stdout stays pure JSON). */
+  log(line: string): void;
+}
+
+export interface CliCommand {
+  name: string;
+  summary: string;
+  usage: string;
+  options: CliOptions;
+  run(values: CliValues, positionals: string[], out: CliOutput): Promise<void>;
+}

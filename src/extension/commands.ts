@@ -1,0 +1,99 @@
+/**
+ * The commands, registered from one table. Each entry is a function of the context that returns
+ * the command's handler; handlers report failures as one clear message.
+ */
+import * as vscode from 'vscode';
+import { engineInfo, type EngineInfo, predict, type Prediction } from '../shared/protocol';
+import type { Ctx } from './ctx';
+import { checkTrusted, showError } from './errors';
+import { TrainingPanel } from './panel';
+
+type Handler = (...args: unknown[]) => Promise<void> | void;
+
+const commands: Record<string, (ctx: Ctx) => Handler> = {
+  'bertWorkbench.predictSelection': predictSelection,
+  'bertWorkbench.showEngineInfo': showEngineInfo,
+  'bertWorkbench.openPanel': openPanel,
+};
+
+export function registerCommands(ctx: Ctx): void {
+  for (const [id, makeHandler] of Object.entries(commands)) {
+    const handler = makeHandler(ctx);
+    ctx.push(
+      vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+        try {
+          await handler(...args);
+        } catch (error) {
+          showError(error, ctx.outputChannel);
+        }
+      }),
+    );
+  }
+}
+
+/** Classifies the selection (or the cursor's line) and shows the label and every probability. */
+function predictSelection(ctx: Ctx): Handler {
+  return async () => {
+    const editor = vscode.window.activeTextEditor;
+    const text = editor ? textToClassify(editor) : '';
+    if (!text.trim()) {
+      void vscode.window.showInformationMessage(
+        vscode.l10n.t('BERT: select some text, or put the cursor on a line that has some.'),
+      );
+      return;
+    }
+    if (!checkTrusted()) return;
+    const client = await ctx.languageClient();
+    const result = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Window, title: vscode.l10n.t('BERT: predicting…') },
+      () => client.sendRequest(predict, { model: ctx.config.modelRef, texts: [text], maxLength: ctx.config.maxLength }),
+    );
+    void vscode.window.showInformationMessage(formatPrediction(result.predictions[0]));
+  };
+}
+
+function textToClassify(editor: vscode.TextEditor): string {
+  const { selection, document } = editor;
+  return selection.isEmpty ? document.lineAt(selection.active.line).text : document.getText(selection);
+}
+
+/** `BERT: positive — negative 12.3%, positive 87.7%` */
+export function formatPrediction(prediction: Prediction): string {
+  const probabilities = Object.entries(prediction.probs)
+    .map(([label, p]) => `${label} ${(p * 100).toFixed(1)}%`)
+    .join(', ');
+  return vscode.l10n.t('BERT: {0} — {1}', prediction.label, probabilities);
+}
+
+/** Loads the configured model (if needed) and shows the backend, the model and its labels. */
+function showEngineInfo(ctx: Ctx): Handler {
+  return async () => {
+    if (!checkTrusted()) return;
+    const client = await ctx.languageClient();
+    const info = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Window, title: vscode.l10n.t('BERT: loading the model…') },
+      () => client.sendRequest(engineInfo, { model: ctx.config.modelRef }),
+    );
+    ctx.outputChannel.appendLine(JSON.stringify(info, null, 2));
+    const details = vscode.l10n.t('Details');
+    const choice = await vscode.window.showInformationMessage(describeEngine(info, ctx.config.model), details);
+    if (choice === details) ctx.outputChannel.show(true);
+  };
+}
+
+function describeEngine(info: EngineInfo, model: string): string {
+  const labels = info.model?.labels.join(', ') ?? '?';
+  const warnings = info.model?.warnings.length ? ` (${info.model.warnings.join('; ')})` : '';
+  return vscode.l10n.t(
+    'BERT engine: backend {0} · model {1} · labels {2} · TF.js {3}{4}',
+    info.backend,
+    model,
+    labels,
+    info.versions['@tensorflow/tfjs-core'] ?? '?',
+    warnings,
+  );
+}
+
+function openPanel(ctx: Ctx): Handler {
+  return () => TrainingPanel.show(ctx);
+}

@@ -1,0 +1,117 @@
+/**
+ * Choosing the TF.js backend the engine computes on.
+ *
+ * Order of preference for `auto`: the native TensorFlow backend (`@tensorflow/tfjs-node-gpu`, then
+ * `@tensorflow/tfjs-node`) when it can be loaded on this machine; else the wasm backend (portable,
+ * SIMD, one thread in Node); the pure-JS cpu backend as the last resort.
+ *
+ * The native packages are not dependencies of the extension: their install step downloads
+ * libtensorflow, which fails offline and would break `npm ci`. They are looked up at run time,
+ * in Node's normal resolution paths and in the extra folders given (e.g. the extension's storage).
+ */
+import * as tf from './tf';
+import '@tensorflow/tfjs-backend-cpu';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { UserError } from './errors';
+
+export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+export type BackendChoice = 'auto' | BackendName;
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+
+export interface BackendReport {
+  /** The TF.js backend name now active. */
+  name: BackendName;
+  /** Which package provides it, e.g. "@tensorflow/tfjs-node-gpu". */
+  provider: string;
+  /** Why the more preferred ones were not used (empty when the first choice loaded). */
+  skipped: string[];
+}
+
+const NATIVE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
+const WASM_FILE = 'tfjs-backend-wasm-simd.wasm';
+
+let active: Promise<BackendReport> | undefined;
+let activeChoice: BackendChoice | undefined;
+
+/**
+ * Makes a backend active and says which. Idempotent for the same choice; TF.js keeps one active
+ * backend per process, so asking for a different one later switches it.
+ */
+export function initBackend(choice: BackendChoice = 'auto', nativeSearchPaths: string[] = []): Promise<BackendReport> {
+  if (!BACKEND_CHOICES.includes(choice)) {
+    throw new UserError({
+      kind: 'bad-argument',
+      message: `Unknown backend "${choice}".`,
+      fix: `Use one of: ${BACKEND_CHOICES.join(', ')}.`,
+    });
+  }
+  if (!active || activeChoice !== choice) {
+    activeChoice = choice;
+    active = selectBackend(choice, nativeSearchPaths);
+    active.catch(() => (active = undefined));
+  }
+  return active;
+}
+
+async function selectBackend(choice: BackendChoice, nativeSearchPaths: string[]): Promise<BackendReport> {
+  tf.env().set('PROD', true); // no debug checks, and no console banner suggesting tfjs-node
+  const skipped: string[] = [];
+  if (choice === 'auto' || choice === 'tensorflow') {
+    const native = loadNative(nativeSearchPaths, skipped);
+    if (native && (await tf.setBackend('tensorflow'))) return { name: 'tensorflow', provider: native, skipped };
+    if (choice === 'tensorflow') {
+      throw new UserError({
+        kind: 'backend-unavailable',
+        message: `The native TensorFlow backend cannot be loaded: ${skipped.join('; ')}.`,
+        fix: 'Install @tensorflow/tfjs-node (or -gpu) where the engine can find it, or choose the "wasm" backend.',
+      });
+    }
+  }
+  if (choice === 'auto' || choice === 'wasm') {
+    const wasm = await loadWasm();
+    if (wasm === true) return { name: 'wasm', provider: '@tensorflow/tfjs-backend-wasm', skipped };
+    skipped.push(`wasm: ${wasm}`);
+    if (choice === 'wasm') {
+      throw new UserError({
+        kind: 'backend-unavailable',
+        message: `The wasm backend cannot start: ${wasm}.`,
+        fix: 'Choose the "cpu" backend.',
+      });
+    }
+  }
+  await tf.setBackend('cpu');
+  return { name: 'cpu', provider: '@tensorflow/tfjs-backend-cpu', skipped };
+}
+
+/** Requires the first native package that loads; it registers the 'tensorflow' backend itself. */
+function loadNative(searchPaths: string[], skipped: string[]): string | undefined {
+  const requireHere = createRequire(__filename);
+  for (const name of NATIVE_PACKAGES) {
+    try {
+      const resolved = requireHere.resolve(name, { paths: [...searchPaths, ...(requireHere.resolve.paths(name) ?? [])] });
+      requireHere(resolved);
+      if (tf.findBackend('tensorflow')) return name;
+      skipped.push(`${name}: loaded but registered no backend`);
+    } catch (e) {
+      skipped.push(`${name}: ${firstLine(e)}`);
+    }
+  }
+  return undefined;
+}
+
+async function loadWasm(): Promise<true | string> {
+  try {
+    // In the esbuild bundles the .wasm files sit beside the bundle; from sources, the package finds its own.
+    if (existsSync(join(__dirname, WASM_FILE))) setWasmPaths(join(__dirname, '/'));
+    return (await tf.setBackend('wasm')) ? true : 'initialisation failed';
+  } catch (e) {
+    return firstLine(e);
+  }
+}
+
+function firstLine(e: unknown): string {
+  return String(e instanceof Error ? e.message : e).split('\n')[0];
+}

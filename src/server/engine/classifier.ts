@@ -1,0 +1,122 @@
+/**
+ * A fine-tuned (or base) BERT classifier, loaded from a model reference and ready to predict.
+ * This is what the language server, the CLI and the tests call for inference.
+ */
+import * as tf from './tf';
+import { initBackend, type BackendChoice } from './backend';
+import { BertForSequenceClassification } from './bert';
+import { bertParamsFromCheckpoint } from './checkpoint/bert-weights';
+import { readWeightsFolder } from './checkpoint/weights-file';
+import type { ClassifierInfo, PredictOptions, Prediction } from './classifier-api';
+import { resolveModelRef, type HubOptions } from './hub';
+import { readBertConfig } from './model-config';
+import { Tokenizer } from './tokenizer';
+
+export type { ClassifierInfo, PredictOptions, Prediction } from './classifier-api';
+
+export interface LoadOptions extends HubOptions {
+  backend?: BackendChoice;
+  /** Seed for heads that have to be initialised fresh. */
+  seed?: number;
+}
+
+/** A model folder read into memory: the model, its tokenizer and what loading it noted. */
+export interface LoadedModel {
+  modelDir: string;
+  model: BertForSequenceClassification;
+  tokenizer: Tokenizer;
+  rawConfig: Record<string, unknown>;
+  weightsFile: string;
+  warnings: string[];
+}
+
+/** Reads config.json, the tokenizer and the weights of a local model folder. */
+export async function loadModelFolder(modelDir: string, seed = 42): Promise<LoadedModel> {
+  const { config, raw } = readBertConfig(modelDir);
+  const tokenizer = Tokenizer.load(modelDir);
+  const weights = await readWeightsFolder(modelDir);
+  const { params, warnings } = bertParamsFromCheckpoint(weights.tensors, config, weights.file, seed);
+  return { modelDir, model: new BertForSequenceClassification(config, params), tokenizer, rawConfig: raw, weightsFile: weights.file, warnings };
+}
+
+export class Classifier {
+  private constructor(
+    readonly loaded: LoadedModel,
+    readonly info: ClassifierInfo,
+  ) {}
+
+  static async load(modelRef: string, options: LoadOptions = {}): Promise<Classifier> {
+    const backend = await initBackend(options.backend ?? 'auto');
+    const modelDir = await resolveModelRef(modelRef, options);
+    const loaded = await loadModelFolder(modelDir, options.seed);
+    const { config } = loaded.model;
+    const numParameters = [...loaded.model.params.values()].reduce((n, p) => n + p.size, 0);
+    return new Classifier(loaded, {
+      modelDir,
+      modelRef,
+      labels: config.id2label,
+      backend: backend.name,
+      numParameters,
+      warnings: loaded.warnings,
+    });
+  }
+
+  /** The longest input the model takes: its position table, and the tokenizer's own limit. */
+  get maxLength(): number {
+    const { config } = this.loaded.model;
+    return Math.min(config.maxPositionEmbeddings, this.loaded.tokenizer.modelMaxLength ?? Infinity, 512);
+  }
+
+  /** Class probabilities and logits for each text. Texts are batched by length so that little padding is computed. */
+  async predict(texts: string[], options: PredictOptions = {}): Promise<Prediction[]> {
+    const maxLength = Math.min(options.maxLength ?? this.maxLength, this.maxLength);
+    const batchSize = options.batchSize ?? 32;
+    const encodings = texts.map((text) => this.loaded.tokenizer.encode(text, undefined, maxLength));
+    const order = texts.map((_, i) => i).sort((a, b) => encodings[a].inputIds.length - encodings[b].inputIds.length);
+    const logits: number[][] = new Array(texts.length);
+    for (let start = 0; start < order.length; start += batchSize) {
+      const rows = order.slice(start, start + batchSize);
+      const batchLogits = await this.logits(this.loaded.tokenizer.pad(rows.map((i) => encodings[i])));
+      rows.forEach((row, k) => (logits[row] = batchLogits[k]));
+    }
+    return texts.map((text, i) => this.describe(text, logits[i]));
+  }
+
+  dispose(): void {
+    for (const p of this.loaded.model.params.values()) p.dispose();
+  }
+
+  private async logits(batch: ReturnType<Tokenizer['pad']>): Promise<number[][]> {
+    const logits = tf.tidy(() => {
+      const shape: [number, number] = [batch.batchSize, batch.seqLen];
+      return this.loaded.model.logits({
+        inputIds: tf.tensor2d(batch.inputIds, shape, 'int32'),
+        attentionMask: tf.tensor2d(batch.attentionMask, shape, 'int32'),
+        tokenTypeIds: tf.tensor2d(batch.tokenTypeIds, shape, 'int32'),
+      });
+    });
+    try {
+      return (await logits.array()) as number[][];
+    } finally {
+      logits.dispose();
+    }
+  }
+
+  private describe(text: string, logits: number[]): Prediction {
+    const labels = this.info.labels;
+    const probs = softmax(logits);
+    const best = probs.indexOf(Math.max(...probs));
+    return { text, label: labels[best], probs: Object.fromEntries(labels.map((l, i) => [l, probs[i]])), logits };
+  }
+}
+
+export function loadClassifier(modelRef: string, options: LoadOptions = {}): Promise<Classifier> {
+  return Classifier.load(modelRef, options);
+}
+
+function softmax(logits: number[]): number[] {
+  const max = Math.max(...logits);
+  const exps = logits.map((x) => Math.exp(x - max));
+  const sum = exps.reduce((a, b) => a + b, 0);
+  return exps.map((e) => e / sum);
+}

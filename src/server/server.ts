@@ -1,0 +1,105 @@
+/**
+ * The language server: the process the ML engine runs in, so that loading a model or a training
+ * run never blocks the editor. It declares its capabilities in `onInitialize` and answers the
+ * custom requests of `src/shared/protocol.ts` by calling the engine.
+ */
+import {
+  createConnection,
+  type InitializeResult,
+  LSPErrorCodes,
+  ProposedFeatures,
+  ResponseError,
+} from 'vscode-languageserver/node';
+import { version_core as tfjsVersion } from '@tensorflow/tfjs-core';
+import { env as transformersEnv } from '@huggingface/transformers';
+import { version as serverVersion } from '../../package.json';
+import { BACKEND_CHOICES, type BackendChoice, initBackend } from './engine/backend';
+import { isUserError } from './engine/errors';
+import { ClassifierCache } from './models';
+import {
+  engineInfo,
+  type EngineInfo,
+  type EngineInfoParams,
+  predict,
+  type PredictParams,
+  type PredictResult,
+  type ServerInitOptions,
+} from '../shared/protocol';
+
+const connection = createConnection(ProposedFeatures.all);
+let options: ServerInitOptions = { backend: 'auto' };
+let classifiers = new ClassifierCache({});
+
+connection.onInitialize((params): InitializeResult => {
+  options = readInitOptions(params.initializationOptions);
+  classifiers = new ClassifierCache({ backend: options.backend, cacheDir: options.cacheDir });
+  return {
+    capabilities: {},
+    serverInfo: { name: 'BERT Workbench', version: serverVersion },
+  };
+});
+
+connection.onRequest(predict, (params) => answer(() => predictTexts(params)));
+connection.onRequest(engineInfo, (params) => answer(() => describeEngine(params)));
+connection.onShutdown(() => classifiers.dispose());
+connection.listen();
+
+async function predictTexts({ model, texts, maxLength }: PredictParams): Promise<PredictResult> {
+  if (typeof model !== 'string' || !Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) {
+    throw new ResponseError(LSPErrorCodes.RequestFailed, 'predict wants { model: string, texts: string[] }');
+  }
+  await startBackend();
+  const classifier = await classifiers.get(model);
+  const predictions = await classifier.predict(texts, { maxLength });
+  return { predictions, info: classifier.info };
+}
+
+async function describeEngine({ model }: EngineInfoParams): Promise<EngineInfo> {
+  const backend = await startBackend();
+  const classifier = model ? await classifiers.get(model) : undefined;
+  return {
+    backend: backend.name,
+    backendProvider: backend.provider,
+    backendSkipped: backend.skipped,
+    versions: {
+      'bert-workbench': serverVersion,
+      node: process.versions.node,
+      '@tensorflow/tfjs-core': tfjsVersion,
+      '@huggingface/transformers': transformersEnv.version,
+    },
+    model: classifier?.info,
+  };
+}
+
+/** Starts the chosen TF.js backend once (before any model loads, so the search paths count). */
+function startBackend() {
+  return initBackend(options.backend, options.nativeSearchPaths ?? []);
+}
+
+/**
+ * Runs a request handler. A mistake of the user's becomes a `ResponseError` carrying
+ * `UserError.toJSON()`, for the client to show; the server keeps running either way.
+ */
+async function answer<R>(handler: () => Promise<R>): Promise<R> {
+  try {
+    return await handler();
+  } catch (error) {
+    if (isUserError(error)) throw new ResponseError(LSPErrorCodes.RequestFailed, error.message, error.toJSON());
+    if (!(error instanceof ResponseError)) connection.console.error(String(error instanceof Error ? error.stack : error));
+    throw error;
+  }
+}
+
+function readInitOptions(raw: unknown): ServerInitOptions {
+  const given = (typeof raw === 'object' && raw !== null ? raw : {}) as Partial<ServerInitOptions>;
+  const backend = BACKEND_CHOICES.includes(given.backend as BackendChoice) ? (given.backend as BackendChoice) : 'auto';
+  return {
+    backend,
+    cacheDir: typeof given.cacheDir === 'string' ? given.cacheDir : undefined,
+    nativeSearchPaths: Array.isArray(given.nativeSearchPaths) ? given.nativeSearchPaths.filter(isString) : [],
+  };
+}
+
+function isString(value: unknown): value is string {
+  return typeof value === 'string';
+}
