@@ -52,7 +52,6 @@ const common = {
   minify: production,
   sourcemap: production ? false : 'linked',
   logLevel: 'warning',
-  legalComments: production ? 'none' : 'inline',
 };
 
 /** @type {esbuild.BuildOptions} */
@@ -113,9 +112,9 @@ const afterBuild = {
   name: 'after-build',
   setup(build) {
     build.onEnd(async (result) => {
-      const outputs = Object.keys(build.initialOptions.entryPoints ?? {});
-      if (outputs.includes('cli') && result.errors.length === 0) await chmod(join(dist, 'cli.js'), 0o755);
-      if (watch) console.log(`[watch] ${outputs.join(', ')}: ${result.errors.length} error(s)`);
+      const entryPoints = build.initialOptions.entryPoints ?? {};
+      if ('cli' in entryPoints && result.errors.length === 0) await chmod(join(dist, 'cli.js'), 0o755);
+      if (watch) console.log(`[watch] ${Object.values(entryPoints).join(', ')}: ${result.errors.length} error(s)`);
     });
   },
 };

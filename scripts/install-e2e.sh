@@ -20,10 +20,17 @@ install_apt_packages() {
   command -v rg >/dev/null || missing+=(ripgrep)
   dpkg -s libkrb5-dev >/dev/null 2>&1 || missing+=(libkrb5-dev)
   [ ${#missing[@]} -eq 0 ] && return 0
-  echo "install-e2e: apt-get install ${missing[*]}"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -qq -o DPkg::Lock::Timeout=900 "${missing[@]}"
+  echo "install-e2e: apt-get install ${missing[*]} (about 30 s)"
+  local log="${TMPDIR:-/tmp}/install-e2e-apt.log"
+  if ! {
+    as_root apt-get update -qq &&
+      as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq -o DPkg::Lock::Timeout=900 "${missing[@]}"
+  } >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    echo "install-e2e: apt-get failed; full log in $log" >&2
+    exit 1
+  fi
 }
 
 seed_ripgrep_cache() {

@@ -36,7 +36,6 @@ export class TrainingPanel implements vscode.Disposable {
       { enableScripts: true, localResourceRoots: [dist] },
     );
     TrainingPanel.current = new TrainingPanel(panel, ctx);
-    ctx.push(TrainingPanel.current);
   }
 
   private constructor(

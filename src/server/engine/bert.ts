@@ -12,6 +12,7 @@
  * I intermediate size, C classes.
  */
 import * as tf from './tf';
+import { batchMatMul, linear } from './ops/matmul';
 import type { BertConfig } from './model-config';
 
 export interface ParameterSpec {
@@ -146,9 +147,9 @@ export class BertForSequenceClassification {
     const q = heads(this.dense(x, `${name}.query`));
     const k = heads(this.dense(x, `${name}.key`));
     const v = heads(this.dense(x, `${name}.value`));
-    const scores = tf.add(tf.div(tf.matMul(q, k, false, true), Math.sqrt(hd)), maskAdd); // (B, nh, T, T)
+    const scores = tf.add(tf.div(batchMatMul(q, k, true), Math.sqrt(hd)), maskAdd); // (B, nh, T, T)
     const probs = dropout(tf.softmax(scores), this.config.attentionProbsDropoutProb);
-    const context = tf.matMul(probs, v); // (B, nh, T, hd)
+    const context = batchMatMul(probs, v); // (B, nh, T, hd)
     return context.transpose([0, 2, 1, 3]).reshape([B, T, H]);
   }
 
@@ -168,8 +169,8 @@ export class BertForSequenceClassification {
   private dense(x: tf.Tensor, name: string): tf.Tensor {
     const weight = this.p(`${name}.weight`); // (in, out)
     const [inDim, outDim] = weight.shape;
-    const flat = x.reshape([-1, inDim]);
-    const y = tf.add(tf.matMul(flat, weight), this.p(`${name}.bias`));
+    const flat = x.reshape([-1, inDim]) as tf.Tensor2D;
+    const y = linear(flat, weight as tf.Tensor2D, this.p(`${name}.bias`) as tf.Tensor1D);
     return y.reshape([...x.shape.slice(0, -1), outDim]);
   }
 

@@ -11,6 +11,10 @@ import type { ClassifierInfo, PredictOptions, Prediction } from './classifier-ap
 import { resolveModelRef, type HubOptions } from './hub';
 import { readBertConfig } from './model-config';
 import { Tokenizer } from './tokenizer';
+import { cleanText, type CleanOptions } from './data';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseJsonFile } from './model-config';
 
 export type { ClassifierInfo, PredictOptions, Prediction } from './classifier-api';
 
@@ -27,16 +31,50 @@ export interface LoadedModel {
   tokenizer: Tokenizer;
   rawConfig: Record<string, unknown>;
   weightsFile: string;
+  /** How the texts were prepared in training, so that prediction prepares them the same way. */
+  preprocessing?: Preprocessing;
   warnings: string[];
 }
 
-/** Reads config.json, the tokenizer and the weights of a local model folder. */
-export async function loadModelFolder(modelDir: string, seed = 42): Promise<LoadedModel> {
+/** `preprocessing.json` of a model fine-tuned here. */
+export interface Preprocessing {
+  clean: CleanOptions;
+  maxLength: number;
+}
+
+function readPreprocessing(modelDir: string): Preprocessing | undefined {
+  const file = join(modelDir, 'preprocessing.json');
+  return existsSync(file) ? (parseJsonFile(file) as unknown as Preprocessing) : undefined;
+}
+
+/**
+ * Reads config.json, the tokenizer and the weights of a local model folder. With `labels` (to
+ * fine-tune on data with those classes), a classifier trained for other classes is replaced by a
+ * fresh one; a base model's unnamed classes (LABEL_0, LABEL_1, …) are simply renamed.
+ */
+export async function loadModelFolder(modelDir: string, options: { seed?: number; labels?: string[] } = {}): Promise<LoadedModel> {
   const { config, raw } = readBertConfig(modelDir);
   const tokenizer = Tokenizer.load(modelDir);
   const weights = await readWeightsFolder(modelDir);
-  const { params, warnings } = bertParamsFromCheckpoint(weights.tensors, config, weights.file, seed);
-  return { modelDir, model: new BertForSequenceClassification(config, params), tokenizer, rawConfig: raw, weightsFile: weights.file, warnings };
+  const freshClassifier = options.labels !== undefined && classifierForOtherClasses(config.id2label, options.labels);
+  if (options.labels) config.id2label = options.labels;
+  const { params, warnings } = bertParamsFromCheckpoint(weights.tensors, config, weights.file, { seed: options.seed, freshClassifier });
+  return {
+    modelDir,
+    model: new BertForSequenceClassification(config, params),
+    tokenizer,
+    rawConfig: raw,
+    weightsFile: weights.file,
+    preprocessing: readPreprocessing(modelDir),
+    warnings,
+  };
+}
+
+/** A classifier for other named classes cannot serve the data's; a different count is caught by the shape check. */
+function classifierForOtherClasses(modelLabels: string[], dataLabels: string[]): boolean {
+  if (modelLabels.length !== dataLabels.length) return false;
+  const unnamed = modelLabels.every((l, i) => l === `LABEL_${i}`);
+  return !unnamed && modelLabels.some((l, i) => l !== dataLabels[i]);
 }
 
 export class Classifier {
@@ -48,7 +86,7 @@ export class Classifier {
   static async load(modelRef: string, options: LoadOptions = {}): Promise<Classifier> {
     const backend = await initBackend(options.backend ?? 'auto');
     const modelDir = await resolveModelRef(modelRef, options);
-    const loaded = await loadModelFolder(modelDir, options.seed);
+    const loaded = await loadModelFolder(modelDir, { seed: options.seed });
     const { config } = loaded.model;
     const numParameters = [...loaded.model.params.values()].reduce((n, p) => n + p.size, 0);
     return new Classifier(loaded, {
@@ -69,14 +107,16 @@ export class Classifier {
 
   /** Class probabilities and logits for each text. Texts are batched by length so that little padding is computed. */
   async predict(texts: string[], options: PredictOptions = {}): Promise<Prediction[]> {
-    const maxLength = Math.min(options.maxLength ?? this.maxLength, this.maxLength);
+    const { preprocessing, tokenizer } = this.loaded;
+    const maxLength = Math.min(options.maxLength ?? preprocessing?.maxLength ?? this.maxLength, this.maxLength);
     const batchSize = options.batchSize ?? 32;
-    const encodings = texts.map((text) => this.loaded.tokenizer.encode(text, undefined, maxLength));
+    const prepare = (text: string) => (preprocessing ? cleanText(text, preprocessing.clean) : text);
+    const encodings = texts.map((text) => tokenizer.encode(prepare(text), undefined, maxLength));
     const order = texts.map((_, i) => i).sort((a, b) => encodings[a].inputIds.length - encodings[b].inputIds.length);
     const logits: number[][] = new Array(texts.length);
     for (let start = 0; start < order.length; start += batchSize) {
       const rows = order.slice(start, start + batchSize);
-      const batchLogits = await this.logits(this.loaded.tokenizer.pad(rows.map((i) => encodings[i])));
+      const batchLogits = await this.logits(tokenizer.pad(rows.map((i) => encodings[i])));
       rows.forEach((row, k) => (logits[row] = batchLogits[k]));
     }
     return texts.map((text, i) => this.describe(text, logits[i]));

@@ -33,6 +33,7 @@ export type UserErrorKind =
   | 'no-dataset'
   // anything else the user asked for that cannot be done
   | 'bad-argument'
+  | 'output-exists'
   | 'backend-unavailable';
 
 export interface UserErrorInit {

@@ -48,8 +48,9 @@ export function bertParamsFromCheckpoint(
   tensors: Map<string, CheckpointTensor>,
   config: BertConfig,
   file: string,
-  seed = 42,
+  options: { seed?: number; freshClassifier?: boolean } = {},
 ): LoadedParams {
+  const seed = options.seed ?? 42;
   const byName = new Map<string, CheckpointTensor>();
   const unknown: string[] = [];
   const specs = parameterSpecs(config);
@@ -66,6 +67,10 @@ export function bertParamsFromCheckpoint(
     warnings.push(`Ignored ${unknown.length} tensor(s) a sequence classifier does not use: ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', …' : ''}.`);
   }
   const fresh = freshHeads(specs, byName, file, warnings);
+  if (options.freshClassifier && !fresh.has('classifier')) {
+    fresh.add('classifier');
+    warnings.push(`The classifier was initialised randomly for the classes ${config.id2label.join(', ')}.`);
+  }
   const missing = specs.filter((s) => !byName.has(s.name) && !fresh.has(headOf(s.name)!));
   if (missing.length > 0) {
     throw new UserError({

@@ -82,7 +82,7 @@ export interface UnpickleOptions {
 }
 
 export function isTorchTensor(value: PickleValue): value is TorchTensor {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Map) && !(value instanceof Uint8Array) && value.kind === 'tensor';
+  return isObjectOfKind(value, 'tensor');
 }
 
 // ---------------------------------------------------------------------------------------------

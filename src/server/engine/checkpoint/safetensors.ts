@@ -6,7 +6,7 @@
  * Also home to what every checkpoint reader shares: the tensor map type, the dtype table, the
  * F16/BF16 conversions and the sharded-checkpoint index (`*.index.json`).
  */
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { UserError } from '../errors';
@@ -274,9 +274,8 @@ export async function readSharded(
 }
 
 async function ensureShardExists(shard: string, indexFile: string): Promise<void> {
-  try {
-    await (await open(shard, 'r')).close();
-  } catch {
+  const info = await stat(shard).catch(() => undefined);
+  if (!info?.isFile()) {
     throw new UserError({
       kind: 'missing-file',
       message: `${basename(indexFile)} lists the shard ${basename(shard)}, which is missing from ${dirname(shard)}.`,

@@ -36,6 +36,7 @@ export interface TorchBinRead extends WeightsRead {
 
 export async function readTorchBin(file: string, options: ReadOptions = {}): Promise<TorchBinRead> {
   const bytes = await readWholeFile(file);
+  if (bytes.length === 0) throw truncated(file, `${basename(file)} is empty.`);
   if (isZip(bytes)) return { format: 'torch-zip', ...readZipCheckpoint(bytes, file, options) };
   if (bytes[0] === 0x80) return { format: 'torch-legacy', ...readLegacyCheckpoint(bytes, file, options) };
   if (isTar(bytes)) {
@@ -60,8 +61,9 @@ export async function readShardedTorchBin(indexFile: string, options: ReadOption
 
 const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04]; // "PK\3\4"
 
+/** Also true for the first bytes of a zip cut short, so that it is reported as cut short. */
 function isZip(bytes: Uint8Array): boolean {
-  return ZIP_MAGIC.every((b, i) => bytes[i] === b);
+  return ZIP_MAGIC.slice(0, bytes.length).every((b, i) => bytes[i] === b);
 }
 
 function readZipCheckpoint(bytes: Uint8Array, file: string, options: ReadOptions): WeightsRead {

@@ -67,19 +67,10 @@ function mb(bytes: number): string {
 
 /** The sources of a folder, trying the layouts in order; undefined when none fits. */
 async function folderSources(dir: string, options: LayoutOptions): Promise<Source[] | undefined> {
+  const layout = await datasetFolderSources(dir, options);
+  if (layout) return layout;
   const entries = (await listDir(dir)).filter((e) => !e.name.startsWith('.'));
   const dataFiles = entries.filter((e) => e.isFile() && formatFromName(e.name)).map((e) => e.name).sort();
-  const splitDirs = entries.filter((e) => e.isDirectory() && splitFromName(e.name));
-
-  const fromSplitDirs = await splitFolderSources(dir, splitDirs.map((e) => e.name), options);
-  if (fromSplitDirs.length > 0) return fromSplitDirs;
-
-  const splitFiles = dataFiles.filter((name) => splitFromName(name));
-  if (splitFiles.length > 0) {
-    return Promise.all(splitFiles.map((name) => fileSource(join(dir, name), options, splitFromName(name))));
-  }
-  const labelFolders = await findLabelFolders(dir);
-  if (labelFolders.length > 0) return [{ kind: 'labels', path: dir, folders: labelFolders }];
   if (dataFiles.length === 1) return [await fileSource(join(dir, dataFiles[0]), options)];
   if (dataFiles.length > 1) {
     throw new UserError({
@@ -91,6 +82,24 @@ async function folderSources(dir: string, options: LayoutOptions): Promise<Sourc
   }
   // a Hugging Face dataset repository keeps its files in data/
   if (entries.some((e) => e.isDirectory() && e.name === 'data')) return folderSources(join(dir, 'data'), options);
+  return undefined;
+}
+
+/**
+ * The layouts that make a folder one dataset: split folders (`train/`, `test/`), data files named
+ * for splits (`train.csv`, `dev.jsonl`), or label folders (`pos/*.txt`). Undefined for any other folder.
+ */
+export async function datasetFolderSources(dir: string, options: LayoutOptions = {}): Promise<Source[] | undefined> {
+  const entries = (await listDir(dir)).filter((e) => !e.name.startsWith('.'));
+  const splitDirs = entries.filter((e) => e.isDirectory() && splitFromName(e.name)).map((e) => e.name);
+  const fromSplitDirs = await splitFolderSources(dir, splitDirs, options);
+  if (fromSplitDirs.length > 0) return fromSplitDirs;
+  const splitFiles = entries.filter((e) => e.isFile() && formatFromName(e.name) && splitFromName(e.name)).map((e) => e.name).sort();
+  if (splitFiles.length > 0) {
+    return Promise.all(splitFiles.map((name) => fileSource(join(dir, name), options, splitFromName(name))));
+  }
+  const labelFolders = await findLabelFolders(dir);
+  if (labelFolders.length > 0) return [{ kind: 'labels', path: dir, folders: labelFolders }];
   return undefined;
 }
 

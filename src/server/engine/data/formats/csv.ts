@@ -7,6 +7,7 @@ import { parse } from 'csv-parse';
 import { UserError } from '../../errors';
 import { readTextChunks } from '../text';
 import type { RawRow } from '../types';
+import { take } from '../take';
 
 /** Rows read before deciding whether the first one is a header. */
 const HEADER_SAMPLE = 50;
@@ -50,7 +51,7 @@ export async function* readCsvRows(file: string, options: CsvOptions): AsyncGene
     for (const record of body) yield toRow(record, shape);
     for (let next = await records.next(); !next.done; next = await records.next()) yield toRow(next.value, shape);
   } finally {
-    await records.return?.();
+    await records.return?.(undefined);
   }
 }
 
@@ -117,36 +118,45 @@ class BareQuote extends Error {
 }
 
 async function* parseCsv(file: string, delimiter: string, relaxQuotes: boolean): AsyncGenerator<CsvRecord> {
-  let parsedThrough = 0; // the line the last record parsed so far ends on (the reader may lag behind)
+  // Lines are counted here: csv-parse counts a CRLF inside a quoted field as two lines.
+  let nextLine = 1;
   const source = Readable.from(readTextChunks(file));
   const parser = parse({
     delimiter,
-    info: true,
     relax_quotes: relaxQuotes,
     relax_column_count: true, // counted here, to name the header in the message
     skip_empty_lines: false, // kept so that each record starts right after the previous one ends
     max_record_size: MAX_RECORD_CHARS,
-    on_record: (record, context) => {
-      parsedThrough = context.lines;
-      return record;
+    on_record: (fields: string[]): CsvRecord => {
+      const line = nextLine;
+      nextLine += 1 + fields.reduce((n, field) => n + lineBreaks(field), 0);
+      return { fields, line };
     },
   });
   source.once('error', (e) => parser.destroy(e));
   source.pipe(parser);
-  let lastLine = 0; // the line the previous record read here ended on
   try {
-    for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
-      const line = lastLine + 1;
-      lastLine = info.lines;
-      if (record.length === 1 && record[0].trim() === '') continue; // a blank line
-      yield { fields: record, line };
+    for await (const record of parser as AsyncIterable<CsvRecord>) {
+      if (record.fields.length === 1 && record.fields[0].trim() === '') continue; // a blank line
+      yield record;
     }
   } catch (e) {
-    throw csvError(file, e, parsedThrough + 1);
+    throw csvError(file, e, nextLine);
   } finally {
     source.destroy();
     parser.destroy();
   }
+}
+
+/** Line breaks in a field as an editor counts them: CRLF, LF or a lone CR each once. */
+function lineBreaks(field: string): number {
+  if (field.indexOf('\n') === -1 && field.indexOf('\r') === -1) return 0;
+  let n = 0;
+  for (let i = 0; i < field.length; i++) {
+    const c = field.charCodeAt(i);
+    if (c === 0x0a || (c === 0x0d && field.charCodeAt(i + 1) !== 0x0a)) n++;
+  }
+  return n;
 }
 
 /** Turns a csv-parse error about the record starting on `start` into a UserError. */
@@ -207,14 +217,4 @@ export function columnNames(header: string[]): string[] {
     seen.set(name, count);
     return count === 1 ? name : `${name}_${count}`;
   });
-}
-
-async function take<T>(iterator: AsyncIterator<T>, n: number): Promise<T[]> {
-  const items: T[] = [];
-  while (items.length < n) {
-    const next = await iterator.next();
-    if (next.done) break;
-    items.push(next.value);
-  }
-  return items;
 }

@@ -5,7 +5,7 @@
 import { UserError } from '../../errors';
 import { readTextChunks } from '../text';
 import type { RawRow } from '../types';
-import { describeJsonError, isObject, jsonErrorPosition, jsonKind } from './jsonl';
+import { describeJsonError, isObject, jsonErrorOffset, jsonKind } from './jsonl';
 
 const JSON_FIX = 'Make the file one JSON array of objects: [{"text": "great film", "label": "positive"}, …].';
 
@@ -103,9 +103,8 @@ class ArrayScanner {
     try {
       value = JSON.parse(text);
     } catch (e) {
-      const position = jsonErrorPosition(e);
-      const line = this.objectLine + (position === undefined ? 0 : countNewlines(text.slice(0, position)));
-      throw this.error(`Element ${this.rows} of the array is not valid JSON: ${describeJsonError(e, false)}.`, line);
+      const line = this.objectLine + countNewlines(text.slice(0, jsonErrorOffset(text)));
+      throw this.error(`Element ${this.rows} of the array (line ${line}) is not valid JSON: ${describeJsonError(e)}.`, line);
     }
     if (!isObject(value)) throw this.error(`Element ${this.rows} is ${jsonKind(value)}, not an object.`, this.objectLine);
     return { values: value, file: this.file, line: this.objectLine };
@@ -116,8 +115,8 @@ class ArrayScanner {
       throw new UserError({ kind: 'empty-file', file: this.file, message: 'The file is empty.', fix: JSON_FIX });
     }
     if (this.phase !== 'end') {
-      const where = this.phase === 'object' ? `element ${this.rows + 1}, which starts on line ${this.objectLine}` : 'the array';
-      throw this.error(`The file ends before ${where} is closed.`, this.phase === 'object' ? this.objectLine : this.line);
+      const where = this.phase === 'object' ? `inside element ${this.rows + 1} (which starts on line ${this.objectLine})` : 'before the array is closed';
+      throw this.error(`The file ends ${where}.`, this.phase === 'object' ? this.objectLine : this.line);
     }
     if (this.rows === 0) {
       throw new UserError({ kind: 'empty-file', file: this.file, line: 1, message: 'The array is empty.', fix: JSON_FIX });

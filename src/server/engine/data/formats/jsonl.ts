@@ -27,7 +27,7 @@ function parseObject(text: string, file: string, line: number): Record<string, u
       kind: 'bad-json',
       file,
       line,
-      message: `Line ${line} is not valid JSON: ${describeJsonError(e)}.`,
+      message: `Line ${line} is not valid JSON at character ${jsonErrorOffset(text) + 1}: ${describeJsonError(e)}.`,
       fix: JSONL_FIX,
     });
   }
@@ -53,15 +53,35 @@ export function jsonKind(value: unknown): string {
   return `a ${typeof value}`;
 }
 
-/** V8's JSON.parse message without the "in JSON at position N" that means nothing to the user. */
-export function describeJsonError(e: unknown, withPosition = true): string {
+/** V8's JSON.parse message without the parts that mean nothing to the user (position, echoed text). */
+export function describeJsonError(e: unknown): string {
   const message = e instanceof Error ? e.message : String(e);
-  const position = jsonErrorPosition(e);
-  const what = message.replace(/\s*in JSON at position \d+.*$/s, '').replace(/\s*\(line \d+ column \d+\)$/, '');
-  return position === undefined || !withPosition ? what : `${what} at character ${position + 1}`;
+  return message.replace(/, (?:\.\.\.)?".*is not valid JSON$/s, '').replace(/ in JSON at position \d+.*$/s, '');
 }
 
-export function jsonErrorPosition(e: unknown): number | undefined {
-  const match = /at position (\d+)/.exec(e instanceof Error ? e.message : '');
-  return match ? Number(match[1]) : undefined;
+/**
+ * The 0-based offset of the character where JSON.parse fails on `text`. V8 does not always say, so
+ * it is found by parsing prefixes: a prefix before the error only runs out early.
+ */
+export function jsonErrorOffset(text: string): number {
+  let lo = 1;
+  let hi = text.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (failsInside(text.slice(0, mid))) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo - 1;
+}
+
+function failsInside(prefix: string): boolean {
+  try {
+    JSON.parse(prefix);
+    return false;
+  } catch (e) {
+    const message = (e as Error).message;
+    if (/Unexpected end of JSON input/.test(message)) return false;
+    const position = /at position (\d+)/.exec(message);
+    return !position || Number(position[1]) < prefix.length;
+  }
 }

@@ -1,0 +1,249 @@
+/**
+ * `bench`: times training steps (forward, cross-entropy, backward, clipping, AdamW: the trainer's own
+ * `trainStep`) or predictions of a randomly initialised BERT of a given shape on random token ids.
+ */
+import * as tf from '../server/engine/tf';
+import { initBackend, type BackendChoice } from '../server/engine/backend';
+import { BertForSequenceClassification, parameterSpecs, type ParameterSpec } from '../server/engine/bert';
+import { bertConfigFromJson, type BertConfig } from '../server/engine/model-config';
+import { UserError } from '../server/engine/errors';
+import type { EncodedBatch } from '../server/engine/tokenizer';
+import { AdamW } from '../server/engine/train/optimizer';
+import { Random } from '../server/engine/train/random';
+import { trainStep } from '../server/engine/train/trainer';
+import type { CliCommand, CliValues } from './command';
+import { intOption, stringOption } from './options';
+
+type Mode = 'train' | 'predict';
+
+interface BenchShape {
+  layers: number;
+  hidden: number;
+  heads: number;
+  intermediate: number;
+  vocab: number;
+}
+
+interface BenchSettings {
+  mode: Mode;
+  shape: BenchShape;
+  batchSize: number;
+  seqLen: number;
+  steps: number;
+  warmup: number;
+  backend: BackendChoice;
+}
+
+export interface BenchResult {
+  mode: Mode;
+  backend: string;
+  shape: BenchShape;
+  batchSize: number;
+  seqLen: number;
+  steps: number;
+  samplesPerSec: number;
+  tokensPerSec: number;
+  secPerStep: number;
+  /** The fastest timed step: less sensitive than the mean to other load on the machine. */
+  minSecPerStep: number;
+  peakRssMB: number;
+  /** Live tensors after every step; the bench fails if this grows from one step to the next. */
+  numTensors: number;
+  optimizer?: string;
+}
+
+const SEED = 42;
+const LR = 5e-5;
+
+export const benchCommand: CliCommand = {
+  name: 'bench',
+  summary: 'time training steps or predictions of a randomly initialised BERT of a given shape',
+  usage: `Usage: bert-workbench bench train|predict [--layers N --hidden N --heads N --intermediate N --vocab N]
+       [--batch-size N --seq-len N --steps N --warmup N] [--backend auto|tensorflow|wasm|cpu] [--json]
+
+  train            forward, cross-entropy, backward, gradient clipping and an AdamW update per step
+  predict          forward passes only (evaluation mode); samplesPerSec counts texts
+  --layers N       encoder layers (default 4)        --hidden N        hidden size (default 256)
+  --heads N        attention heads (default 4)       --intermediate N  feed-forward size (default 1024)
+  --vocab N        vocabulary size (default 30522)
+  --batch-size N   sequences per step (default 16)   --seq-len N       tokens per sequence (default 128)
+  --steps N        timed steps (default 5)           --warmup N        untimed steps first (default 1)
+  --json           one line: {"mode","backend","shape":{…},"batchSize","seqLen","steps","samplesPerSec",
+                   "tokensPerSec","secPerStep","minSecPerStep","peakRssMB","numTensors","optimizer"}`,
+  options: {
+    layers: { type: 'string' },
+    hidden: { type: 'string' },
+    heads: { type: 'string' },
+    intermediate: { type: 'string' },
+    vocab: { type: 'string' },
+    'batch-size': { type: 'string' },
+    'seq-len': { type: 'string' },
+    steps: { type: 'string' },
+    warmup: { type: 'string' },
+    backend: { type: 'string' },
+  },
+  async run(values, positionals, out) {
+    const settings = benchSettings(values, positionals);
+    const backend = await initBackend(settings.backend);
+    const result = runBench(settings, backend.name);
+    out.result(result, formatResult(result));
+  },
+};
+
+function benchSettings(values: CliValues, positionals: string[]): BenchSettings {
+  const [mode, ...extra] = positionals;
+  if ((mode !== 'train' && mode !== 'predict') || extra.length > 0) {
+    throw new UserError({ kind: 'bad-argument', message: 'bench needs one mode: train or predict.', fix: 'Run "bench train" or "bench predict".' });
+  }
+  const int = (name: string, fallback: number, min: number, max: number) => intOption(values, name, min, max) ?? fallback;
+  return {
+    mode,
+    shape: {
+      layers: int('layers', 4, 1, 48),
+      hidden: int('hidden', 256, 1, 8192),
+      heads: int('heads', 4, 1, 128),
+      intermediate: int('intermediate', 1024, 1, 32768),
+      vocab: int('vocab', 30522, 2, 1_000_000),
+    },
+    batchSize: int('batch-size', 16, 1, 4096),
+    seqLen: int('seq-len', 128, 2, 512),
+    steps: int('steps', 5, 1, 100_000),
+    warmup: int('warmup', 1, 0, 100_000),
+    backend: (stringOption(values, 'backend') ?? 'auto') as BackendChoice,
+  };
+}
+
+/** A BERT config of the given shape, checked as a config.json would be. */
+function benchConfig(shape: BenchShape): BertConfig {
+  return bertConfigFromJson(
+    {
+      model_type: 'bert',
+      vocab_size: shape.vocab,
+      hidden_size: shape.hidden,
+      num_hidden_layers: shape.layers,
+      num_attention_heads: shape.heads,
+      intermediate_size: shape.intermediate,
+      num_labels: 2,
+    },
+    '(bench shape)',
+  );
+}
+
+/** Hugging Face's `_init_weights`: matrices normal(0, initializer_range), biases 0, LayerNorm weights 1. */
+function randomParams(config: BertConfig): Map<string, tf.Variable> {
+  const params = new Map<string, tf.Variable>();
+  parameterSpecs(config).forEach((spec, i) => {
+    const initial = initialValue(spec, config, SEED + i);
+    params.set(spec.name, tf.variable(initial));
+    initial.dispose();
+  });
+  return params;
+}
+
+function initialValue(spec: ParameterSpec, config: BertConfig, seed: number): tf.Tensor {
+  if (spec.name.endsWith('.bias')) return tf.zeros(spec.shape);
+  if (spec.name.includes('LayerNorm')) return tf.ones(spec.shape);
+  return tf.randomNormal(spec.shape, 0, config.initializerRange, 'float32', seed);
+}
+
+/** Random token ids (never [PAD] = 0), no padding, one segment. */
+function randomBatch(batchSize: number, seqLen: number, vocab: number): EncodedBatch {
+  const random = new Random(SEED);
+  const size = batchSize * seqLen;
+  return {
+    batchSize,
+    seqLen,
+    inputIds: Int32Array.from({ length: size }, () => 1 + random.int(vocab - 1)),
+    attentionMask: new Int32Array(size).fill(1),
+    tokenTypeIds: new Int32Array(size),
+  };
+}
+
+function runBench(settings: BenchSettings, backendName: string): BenchResult {
+  const { mode, shape, batchSize, seqLen, steps, warmup } = settings;
+  const config = benchConfig(shape);
+  const model = new BertForSequenceClassification(config, randomParams(config));
+  const batch = randomBatch(batchSize, seqLen, shape.vocab);
+  const optimizer = mode === 'train' ? new AdamW(model.params, { weightDecay: 0.01 }) : undefined;
+  try {
+    const step = optimizer ? trainingStep(model, optimizer, batch) : predictionStep(model, batch);
+    const { stepSec, numTensors } = timeSteps(step, warmup, steps);
+    const mean = stepSec.reduce((a, b) => a + b, 0) / stepSec.length;
+    return {
+      mode,
+      backend: backendName,
+      shape,
+      batchSize,
+      seqLen,
+      steps,
+      samplesPerSec: round(batchSize / mean),
+      tokensPerSec: round((batchSize * seqLen) / mean),
+      secPerStep: round(mean, 4),
+      minSecPerStep: round(Math.min(...stepSec), 4),
+      peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+      numTensors,
+      ...(optimizer ? { optimizer: 'AdamW' } : {}),
+    };
+  } finally {
+    optimizer?.dispose();
+    for (const p of model.params.values()) p.dispose();
+  }
+}
+
+function trainingStep(model: BertForSequenceClassification, optimizer: AdamW, batch: EncodedBatch): (i: number) => void {
+  const labels = Array.from({ length: batch.batchSize }, (_, i) => i % model.numLabels);
+  return (i) => trainStep(model, optimizer, batch, labels, { lr: LR, maxGradNorm: 1, dropoutSeed: SEED + i });
+}
+
+function predictionStep(model: BertForSequenceClassification, batch: EncodedBatch): () => void {
+  const shape: [number, number] = [batch.batchSize, batch.seqLen];
+  return () => {
+    const logits = tf.tidy(() =>
+      model.logits({
+        inputIds: tf.tensor2d(batch.inputIds, shape, 'int32'),
+        attentionMask: tf.tensor2d(batch.attentionMask, shape, 'int32'),
+        tokenTypeIds: tf.tensor2d(batch.tokenTypeIds, shape, 'int32'),
+      }),
+    );
+    logits.dataSync(); // wait for the result, as a caller would
+    logits.dispose();
+  };
+}
+
+/** Runs `warmup` untimed then `steps` timed steps; fails if live tensors grow from one step to the next. */
+function timeSteps(step: (i: number) => void, warmup: number, steps: number): { stepSec: number[]; numTensors: number } {
+  const stepSec: number[] = [];
+  let numTensors: number | undefined;
+  for (let i = 0; i < warmup + steps; i++) {
+    const start = performance.now();
+    step(i);
+    if (i >= warmup) stepSec.push((performance.now() - start) / 1000);
+    const now = tf.memory().numTensors;
+    // The first step creates the optimizer's moments; every later one must leave as many tensors.
+    if (i > 0 && now !== numTensors) throw new Error(`bench: step ${i + 1} left ${now - numTensors!} more live tensors than step ${i}`);
+    numTensors = now;
+  }
+  return { stepSec, numTensors: numTensors! };
+}
+
+function formatResult(r: BenchResult): string {
+  const { layers, hidden, heads, intermediate, vocab } = r.shape;
+  const rows: [string, string][] = [
+    ['mode', `${r.mode}${r.optimizer ? ` (${r.optimizer})` : ''}`],
+    ['backend', r.backend],
+    ['shape', `L${layers}/H${hidden}/A${heads}/I${intermediate}, vocab ${vocab}`],
+    ['batch', `${r.batchSize} × ${r.seqLen} tokens`],
+    ['steps timed', String(r.steps)],
+    ['s/step', `${r.secPerStep} (fastest ${r.minSecPerStep})`],
+    ['samples/s', String(r.samplesPerSec)],
+    ['tokens/s', String(r.tokensPerSec)],
+    ['peak RSS', `${r.peakRssMB} MB`],
+    ['live tensors', `${r.numTensors} (stable across steps)`],
+  ];
+  return rows.map(([k, v]) => `${k.padEnd(13)} ${v}`).join('\n');
+}
+
+function round(x: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

@@ -1,0 +1,149 @@
+/** `train`: fine-tune a model on a dataset and save it in Hugging Face's layout. */
+import { type BackendChoice } from '../server/engine/backend';
+import { fineTune, type FineTuneEvent } from '../server/engine/fine-tune';
+import { formatSummary } from '../server/engine/data';
+import type { TrainSettings } from '../server/engine/train/trainer';
+import { UserError } from '../server/engine/errors';
+import type { CliCommand, CliOutput, CliValues } from './command';
+import { datasetOptions, inspectCommand } from './inspect';
+import { intOption, numberOption, requiredString, stringOption } from './options';
+
+export const trainCommand: CliCommand = {
+  name: 'train',
+  summary: 'fine-tune a model on a dataset (file or folder) and save it',
+  usage: `Usage: bert-workbench train --data <file|folder> --model <dir|hub id|builtin:tiny-bert> --out <dir>
+       [--epochs N] [--max-steps N] [--batch-size N] [--lr X] [--max-length N] [--seed N]
+       [--weight-decay X] [--warmup-ratio X] [--patience N] [--eval-steps N] [--metric accuracy|macroF1|loss]
+       [--class-weights none|balanced] [--freeze-embeddings] [--freeze-layers N] [--train-head-only]
+       [--resume] [--overwrite] [--backend auto|tensorflow|wasm|cpu] [--offline] [--cache-dir DIR]
+       [dataset options as for inspect: --text-column C --label-column C --validation-split F …] [--json]
+
+  --epochs N           passes over the training data (default 3)
+  --max-steps N        stop after N optimizer steps (the schedule spans them)
+  --batch-size N       examples per step (default 32)
+  --lr X               peak learning rate (default: by model size, 3e-5 for bert-base … 3e-3 for tiny models)
+  --max-length N       tokens per example, [CLS] and [SEP] included (default 128)
+  --weight-decay X     AdamW's decoupled weight decay, not on biases and LayerNorm (default 0.01)
+  --warmup-ratio X     share of steps with a linear warmup, then linear decay to 0 (default 0.1)
+  --patience N         stop after N evaluations without improvement; 0 never stops early (default 2)
+  --eval-steps N       also evaluate every N steps (default: after each epoch only)
+  --metric M           what "best" means for early stopping and the kept weights (default accuracy)
+  --class-weights W    'balanced' weights the loss by inverse class frequency (default none)
+  --freeze-embeddings  keep the embeddings as they are
+  --freeze-layers N    keep the bottom N encoder layers as they are
+  --train-head-only    train only the pooler and the classifier
+  --resume             continue the interrupted run whose checkpoints are in --out
+  --overwrite          replace a model already in --out
+  --json               one JSON object per line: the dataset summary, progress, evaluations, then {"event":"done",…}`,
+  options: {
+    ...inspectCommand.options,
+    model: { type: 'string' },
+    out: { type: 'string' },
+    epochs: { type: 'string' },
+    'max-steps': { type: 'string' },
+    'batch-size': { type: 'string' },
+    lr: { type: 'string' },
+    'weight-decay': { type: 'string' },
+    'warmup-ratio': { type: 'string' },
+    patience: { type: 'string' },
+    'eval-steps': { type: 'string' },
+    metric: { type: 'string' },
+    'class-weights': { type: 'string' },
+    'freeze-embeddings': { type: 'boolean' },
+    'freeze-layers': { type: 'string' },
+    'train-head-only': { type: 'boolean' },
+    resume: { type: 'boolean' },
+    overwrite: { type: 'boolean' },
+    backend: { type: 'string' },
+    offline: { type: 'boolean' },
+    'cache-dir': { type: 'string' },
+  },
+  async run(values, _positionals, out) {
+    const result = await fineTune(
+      {
+        data: requiredString(values, 'data'),
+        dataset: datasetOptions(values),
+        model: requiredString(values, 'model'),
+        outDir: requiredString(values, 'out'),
+        settings: trainSettings(values),
+        backend: (stringOption(values, 'backend') ?? 'auto') as BackendChoice,
+        hub: { offline: values.offline === true, cacheDir: stringOption(values, 'cache-dir') },
+        resume: values.resume === true,
+        overwrite: values.overwrite === true,
+      },
+      { onEvent: (e) => report(e, out), signal: interruptSignal() },
+    );
+    const pct = (x?: number) => (x === undefined ? 'n/a' : (100 * x).toFixed(2));
+    out.result(
+      { event: 'done', ...result, history: undefined },
+      `${result.status}: ${result.steps} steps; best validation accuracy ${pct(result.best?.accuracy)}% (step ${result.bestStep ?? '-'})` +
+        `${result.test ? `, test accuracy ${pct(result.test.accuracy)}%` : ''}; model saved in ${result.modelDir}`,
+    );
+  },
+};
+
+function trainSettings(values: CliValues): Partial<TrainSettings> {
+  const metric = stringOption(values, 'metric');
+  if (metric !== undefined && !['accuracy', 'macroF1', 'loss'].includes(metric)) {
+    throw new UserError({ kind: 'bad-argument', message: `--metric must be accuracy, macroF1 or loss, not "${metric}".`, fix: 'Choose one of those.' });
+  }
+  const classWeights = stringOption(values, 'class-weights');
+  if (classWeights !== undefined && !['none', 'balanced'].includes(classWeights)) {
+    throw new UserError({ kind: 'bad-argument', message: `--class-weights must be none or balanced, not "${classWeights}".`, fix: 'Choose one of those.' });
+  }
+  const settings: Partial<TrainSettings> = {
+    epochs: intOption(values, 'epochs', 1, 1000),
+    maxSteps: intOption(values, 'max-steps', 1, 10_000_000),
+    batchSize: intOption(values, 'batch-size', 1, 4096),
+    learningRate: numberOption(values, 'lr', 1e-9, 1),
+    maxLength: intOption(values, 'max-length', 2, 512),
+    seed: intOption(values, 'seed', 0, 2 ** 32 - 1),
+    weightDecay: numberOption(values, 'weight-decay', 0, 1),
+    warmupRatio: numberOption(values, 'warmup-ratio', 0, 1),
+    earlyStoppingPatience: intOption(values, 'patience', 0, 1000),
+    evalEverySteps: intOption(values, 'eval-steps', 1, 10_000_000),
+    metricForBest: metric as TrainSettings['metricForBest'] | undefined,
+    classWeights: classWeights as TrainSettings['classWeights'] | undefined,
+    freeze: {
+      embeddings: values['freeze-embeddings'] === true,
+      layers: intOption(values, 'freeze-layers', 0, 1000) ?? 0,
+      allButHead: values['train-head-only'] === true,
+    },
+  };
+  return Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
+}
+
+/** Ctrl-C stops training at the next step and keeps the best weights so far; a second Ctrl-C quits. */
+function interruptSignal(): AbortSignal {
+  const controller = new AbortController();
+  process.once('SIGINT', () => {
+    console.error('Stopping after this step (Ctrl-C again to quit now)…');
+    controller.abort();
+    process.once('SIGINT', () => process.exit(130));
+  });
+  return controller.signal;
+}
+
+function report(e: FineTuneEvent, out: CliOutput): void {
+  out.event(e);
+  if (out.json) return;
+  switch (e.event) {
+    case 'dataset':
+      out.log(formatSummary(e.summary));
+      break;
+    case 'start':
+      out.log(`Training ${e.modelRef} on ${e.backend}: ${e.numTrain} examples, ${e.totalSteps} steps (${e.stepsPerEpoch} per epoch)` +
+        `${e.resumedFromStep ? `, resumed at step ${e.resumedFromStep}` : ''}.`);
+      break;
+    case 'step':
+      out.log(`step ${e.step}/${e.totalSteps}  epoch ${e.epoch.toFixed(2)}  loss ${e.loss.toFixed(4)}  lr ${e.learningRate.toExponential(2)}  ` +
+        `${e.samplesPerSec.toFixed(1)} samples/s  ETA ${Math.round(e.etaSec)} s`);
+      break;
+    case 'eval':
+      out.log(`${e.split} at step ${e.step}: accuracy ${(100 * e.metrics.accuracy).toFixed(2)}%  macro F1 ${(100 * e.metrics.macroF1).toFixed(2)}%` +
+        `${e.metrics.loss !== undefined ? `  loss ${e.metrics.loss.toFixed(4)}` : ''}${e.isBest ? '  (best so far)' : ''}`);
+      break;
+    default:
+      break;
+  }
+}

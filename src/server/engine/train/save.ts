@@ -1,0 +1,72 @@
+/**
+ * Writing a model folder in Hugging Face's layout, so that `from_pretrained` in Python and this
+ * engine both load it: config.json (with id2label/label2id), model.safetensors (Hugging Face key
+ * names and [out, in] Linear weights), the tokenizer files of the base model, and whatever extra
+ * JSON/text files the caller adds (training_args.json, metrics.json, README.md).
+ *
+ * Every file is written to a temporary name in the same folder and renamed into place, so a crash
+ * or a full disk never leaves a half-written file under a real name.
+ */
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { BertForSequenceClassification } from '../bert';
+import { bertParamsToCheckpoint } from '../checkpoint/bert-weights';
+import { writeSafetensors } from '../checkpoint/safetensors';
+import { bertConfigToJson } from '../model-config';
+import type { Tokenizer } from '../tokenizer';
+
+/** Tokenizer files copied from the base model when present. */
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'vocab.txt', 'special_tokens_map.json'];
+
+export interface ModelFolderContents {
+  model: BertForSequenceClassification;
+  tokenizer: Tokenizer;
+  /** The base model's config.json, whose other fields are kept. */
+  baseConfig?: Record<string, unknown>;
+  /** Extra files by name: objects are written as JSON, strings as they are. */
+  extraFiles?: Record<string, object | string>;
+}
+
+export async function saveModelFolder(dir: string, contents: ModelFolderContents): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const { model, tokenizer } = contents;
+  await writeSafetensors(join(dir, 'model.safetensors'), bertParamsToCheckpoint(model.params, model.config), { metadata: { format: 'pt' } });
+  writeFileAtomic(join(dir, 'config.json'), json(bertConfigToJson(model.config, contents.baseConfig)));
+  const sourceDir = dirname(tokenizer.sourceFiles[0]);
+  for (const name of TOKENIZER_FILES) {
+    const from = join(sourceDir, name);
+    if (existsSync(from) && from !== join(dir, name)) copyFileAtomic(from, join(dir, name));
+  }
+  for (const [name, content] of Object.entries(contents.extraFiles ?? {})) {
+    writeFileAtomic(join(dir, name), typeof content === 'string' ? content : json(content));
+  }
+}
+
+export function json(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}
+
+export function writeFileAtomic(file: string, content: string | Uint8Array): void {
+  const temp = tempName(file);
+  try {
+    writeFileSync(temp, content, { flush: true });
+    renameSync(temp, file);
+  } finally {
+    rmSync(temp, { force: true });
+  }
+}
+
+function copyFileAtomic(from: string, to: string): void {
+  const temp = tempName(to);
+  try {
+    copyFileSync(from, temp);
+    renameSync(temp, to);
+  } finally {
+    rmSync(temp, { force: true });
+  }
+}
+
+function tempName(file: string): string {
+  return join(dirname(file), `.${basename(file)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+}

@@ -1,0 +1,27 @@
+// Runs the end-to-end suite (every *.e2e.mjs here) with Node's test runner, prints the spec
+// report and then one summary line, `N passed, N failed`; exits non-zero when anything failed.
+// `npm run test:e2e` builds and packages the .vsix and installs the tooling first.
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { run } from 'node:test';
+import { spec } from 'node:test/reporters';
+import { fileURLToPath } from 'node:url';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const files = readdirSync(here)
+  .filter((name) => name.endsWith('.e2e.mjs'))
+  .map((name) => join(here, name));
+
+const started = Date.now();
+const counts = { passed: 0, failed: 0 };
+const stream = run({ files, concurrency: 1, timeout: 170_000 });
+// Count tests, not the suites around them; a file that crashes counts as a failure.
+stream.on('test:pass', ({ details }) => details.type !== 'suite' && (counts.passed += 1));
+stream.on('test:fail', ({ details }) => details.type !== 'suite' && (counts.failed += 1));
+const report = stream.compose(new spec());
+report.pipe(process.stdout, { end: false });
+report.on('end', () => {
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  console.log(`${counts.passed} passed, ${counts.failed} failed (e2e suite ${seconds} s)`);
+  process.exitCode = counts.failed > 0 || counts.passed === 0 ? 1 : 0;
+});
