@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { loadDataset, summarizeDataset } from '../src/server/engine/data';
-import { seededRandom } from '../src/server/engine/data/split';
+import { Random } from '../src/server/engine/random';
 
 const ROOT = join(__dirname, '..');
 const SHARED = join(ROOT, '..', 'shared', 'datasets');
@@ -56,7 +56,8 @@ function sentences(): Record<'negative' | 'positive', string[]> {
 /** Writes `rows` reviews, each ~REVIEW_CHARS of same-polarity sentences with HTML noise. */
 async function buildCsv(file: string, rows: number): Promise<void> {
   const pool = sentences();
-  const random = seededRandom(7);
+  const generator = new Random(7);
+  const random = () => generator.next();
   const pick = <T>(items: T[]) => items[Math.floor(random() * items.length)];
   const out = createWriteStream(file);
   out.write('review,sentiment\n');

@@ -8,12 +8,13 @@ import { parseArgs } from 'node:util';
 import { benchCommand } from './cli/bench';
 import type { CliCommand, CliOutput } from './cli/command';
 import { datasetsCommand } from './cli/datasets';
+import { evalCommand } from './cli/eval';
 import { inspectCommand } from './cli/inspect';
 import { predictCommand } from './cli/predict';
 import { trainCommand } from './cli/train';
 import { isUserError } from './server/engine/errors';
 
-const COMMANDS: CliCommand[] = [trainCommand, predictCommand, inspectCommand, datasetsCommand, benchCommand];
+const COMMANDS: CliCommand[] = [trainCommand, evalCommand, predictCommand, inspectCommand, datasetsCommand, benchCommand];
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);

@@ -9,7 +9,7 @@ import { bertConfigFromJson, type BertConfig } from '../server/engine/model-conf
 import { UserError } from '../server/engine/errors';
 import type { EncodedBatch } from '../server/engine/tokenizer';
 import { AdamW } from '../server/engine/train/optimizer';
-import { Random } from '../server/engine/train/random';
+import { Random } from '../server/engine/random';
 import { trainStep } from '../server/engine/train/trainer';
 import type { CliCommand, CliValues } from './command';
 import { intOption, stringOption } from './options';

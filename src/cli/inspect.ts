@@ -1,4 +1,5 @@
 /** `inspect`: read a dataset the way training will and print its summary, without training. */
+import { resolveModelRef } from '../server/engine/hub';
 import { Tokenizer } from '../server/engine/tokenizer';
 import { formatSummary, loadDataset, summarizeDataset, type DatasetOptions } from '../server/engine/data';
 import type { CliCommand, CliValues } from './command';
@@ -23,7 +24,7 @@ export const inspectCommand: CliCommand = {
   --no-clean-html          keep HTML tags and <br />        --no-decode-entities   keep &amp; &#39; …
   --no-strip-control       keep control characters          --no-collapse-whitespace  keep spacing as is
   --keep-empty             keep rows whose text is empty
-  --model DIR              count tokens with this model folder's tokenizer
+  --model M                count tokens with this model's tokenizer (a folder, builtin:tiny-bert, or a cached Hub id)
   --max-length N           report how many examples this length cuts (default: the model's, else ${DEFAULT_MAX_LENGTH})
   --json                   print the summary as one JSON object`,
   options: {
@@ -44,7 +45,7 @@ export const inspectCommand: CliCommand = {
   async run(values, _positionals, out) {
     const dataset = await loadDataset(requiredString(values, 'data'), datasetOptions(values));
     const model = stringOption(values, 'model');
-    const tokenizer = model === undefined ? undefined : Tokenizer.load(model);
+    const tokenizer = model === undefined ? undefined : Tokenizer.load(await resolveModelRef(model, { offline: true }));
     const maxLength = intOption(values, 'max-length', 2, 512) ?? tokenizer?.modelMaxLength ?? DEFAULT_MAX_LENGTH;
     const summary = summarizeDataset(dataset, { countTokens: tokenizer && ((text) => tokenizer.countTokens(text)), maxLength });
     const human = formatSummary(summary) + (tokenizer ? '' : '\nTokens      (pass --model DIR to count tokens)');

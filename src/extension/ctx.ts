@@ -5,16 +5,20 @@
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import { createClient } from './client';
+import { ActiveModel } from './active-model';
 import { Config } from './config';
 
 export class Ctx implements vscode.Disposable {
   readonly config = new Config();
   readonly outputChannel = vscode.window.createOutputChannel('BERT Workbench');
+  readonly activeModel: ActiveModel;
   private client: Promise<LanguageClient> | undefined;
   private readonly disposables: vscode.Disposable[] = [this.outputChannel];
 
   constructor(readonly extension: vscode.ExtensionContext) {
+    this.activeModel = new ActiveModel(extension.workspaceState);
     this.push(
+      this.activeModel,
       vscode.workspace.onDidChangeConfiguration((event) => {
         if (this.config.needsServerRestart(event)) void this.restartServer();
       }),

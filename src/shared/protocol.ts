@@ -6,10 +6,12 @@
  * A mistake the user made (a missing model folder, a bad file) travels as a `ResponseError` whose
  * `data` is `UserError.toJSON()`; anything else is a bug in the server.
  */
-import { RequestType } from 'vscode-languageserver-protocol';
+import { NotificationType, RequestType } from 'vscode-languageserver-protocol';
 import type { BackendChoice } from '../server/engine/backend';
 import type { ClassifierInfo, Prediction } from '../server/engine/classifier-api';
+import type { DatasetCandidate, DatasetSummary } from '../server/engine/data';
 import type { UserError } from '../server/engine/errors';
+import type { FineTuneEvent, FineTuneRequest } from '../server/engine/fine-tune';
 
 export type { ClassifierInfo, Prediction };
 
@@ -23,6 +25,8 @@ export interface ServerInitOptions {
   cacheDir?: string;
   /** Extra folders where the optional `@tensorflow/tfjs-node(-gpu)` packages may be installed. */
   nativeSearchPaths?: string[];
+  /** Where the server keeps each training run's event history, so it outlives a server restart. */
+  runsDir?: string;
 }
 
 export interface PredictParams {
@@ -75,6 +79,161 @@ export function describeUserError(data: UserErrorData): string {
   return `${where}${data.error}${data.fix ? ` ${data.fix}` : ''}`;
 }
 
+// ---- training runs (extension ⇄ language server) ---------------------------------------------
+
+/** A dataset found in a workspace folder, with the folder it was found in. */
+export interface DatasetChoice extends DatasetCandidate {
+  /** The workspace folder (a file system path) that was searched. */
+  root: string;
+}
+
+export interface ListDatasetsParams {
+  /** Folders to search (file system paths), e.g. every workspace folder. */
+  roots: string[];
+}
+
+export const listDatasets = new RequestType<ListDatasetsParams, { datasets: DatasetChoice[] }, void>('bertWorkbench/listDatasets');
+
+export interface InspectDatasetParams {
+  /** A dataset file or folder. */
+  path: string;
+  textColumn?: string;
+  labelColumn?: string;
+}
+
+/**
+ * Reads the whole dataset as training would and explains it (token counts with the bundled BERT
+ * vocabulary). A problem in the data fails the request with a `UserErrorData` and is also
+ * published as a diagnostic on the offending line.
+ */
+export const inspectDataset = new RequestType<InspectDatasetParams, { summary: DatasetSummary }, void>('bertWorkbench/inspectDataset');
+
+export interface ModelChoicesParams {
+  /** The workload that each choice's time per epoch is estimated for. */
+  trainExamples: number;
+  evalExamples: number;
+  /** Typical tokens per example, [CLS] and [SEP] included. */
+  tokensPerExample: number;
+  batchSize: number;
+  numLabels: number;
+  /** Hub downloads: where they are cached and whether the network may be used. */
+  hub?: { cacheDir?: string; offline?: boolean };
+}
+
+export interface ModelChoice {
+  /** What to train from: `builtin:…` or a Hub id. */
+  ref: string;
+  layers: number;
+  hidden: number;
+  heads: number;
+  /** Every parameter of the classifier, embeddings included. */
+  parameters: number;
+  maxLength: number;
+  /** The learning rate "auto" stands for with this model. */
+  learningRate: number;
+  /** Ships with the extension, or already in the Hub cache: no download needed. */
+  local: boolean;
+  /** Estimated seconds per epoch on the server's backend (undefined when it could not be measured). */
+  secondsPerEpoch?: number;
+}
+
+export interface ModelChoices {
+  backend: string;
+  choices: ModelChoice[];
+  /** How the estimates were made, one sentence for a tooltip. */
+  method: string;
+}
+
+export const modelChoices = new RequestType<ModelChoicesParams, ModelChoices, void>('bertWorkbench/modelChoices');
+
+/** preparing: reading data, loading or downloading the model; training: steps running. */
+export type RunStatus = 'preparing' | 'training' | 'completed' | 'early-stopped' | 'cancelled' | 'failed' | 'interrupted';
+
+export const activeRunStatuses: readonly RunStatus[] = ['preparing', 'training'];
+/** Runs that stopped with checkpoints behind them, which `resumeRun` continues. */
+export const resumableRunStatuses: readonly RunStatus[] = ['interrupted', 'cancelled'];
+
+export interface RunProgress {
+  step: number;
+  totalSteps: number;
+  /** Fractional epoch, e.g. 1.25. */
+  epoch: number;
+  epochs: number;
+  loss?: number;
+  samplesPerSec?: number;
+  etaSec?: number;
+}
+
+export interface RunBest {
+  step: number;
+  epoch: number;
+  accuracy: number;
+  macroF1: number;
+}
+
+/** What went wrong in a failed run: a user's mistake (with file and line) or a bug's message. */
+export interface RunError {
+  message: string;
+  kind?: string;
+  file?: string;
+  line?: number;
+  fix?: string;
+}
+
+export interface RunInfo {
+  /** Unique and sortable by start time. */
+  id: string;
+  /** For people, e.g. "reviews.csv · builtin:tiny-bert". */
+  title: string;
+  status: RunStatus;
+  /** ISO times. */
+  createdAt: string;
+  finishedAt?: string;
+  /** The dataset, the base model and the output (model) folder. */
+  data: string;
+  model: string;
+  outDir: string;
+  backend?: string;
+  /** What a preparing run is doing, e.g. "downloading model.safetensors". */
+  activity?: string;
+  progress?: RunProgress;
+  best?: RunBest;
+  error?: RunError;
+  /** The interrupted or cancelled run this one continues. */
+  resumedFrom?: string;
+}
+
+/** A run's events from the start: what the panel replays when it opens. */
+export interface RunHistory {
+  run: RunInfo;
+  events: FineTuneEvent[];
+}
+
+export interface StartRunParams {
+  title: string;
+  /** What to train, as the engine takes it; the server picks the backend. */
+  request: FineTuneRequest;
+}
+
+/** Starts a run; fails when one is already running (one at a time). Answers at once. */
+export const startRun = new RequestType<StartRunParams, RunInfo, void>('bertWorkbench/startRun');
+/** Stops the run (the active one when no id), keeping the best checkpoint so far. */
+export const stopRun = new RequestType<{ runId?: string }, { stopped: boolean }, void>('bertWorkbench/stopRun');
+/** Continues an interrupted or cancelled run from its last checkpoint, as a new run. */
+export const resumeRun = new RequestType<{ runId: string }, RunInfo, void>('bertWorkbench/resumeRun');
+/** Every run the server remembers, newest first. */
+export const listRuns = new RequestType<Record<string, never>, { runs: RunInfo[] }, void>('bertWorkbench/listRuns');
+export const runHistory = new RequestType<{ runId: string }, RunHistory | null, void>('bertWorkbench/runHistory');
+
+export interface RunEventParams {
+  run: RunInfo;
+  /** The engine event that changed the run; absent when only its status changed. */
+  event?: FineTuneEvent;
+}
+
+/** Server → client, for every change of every run. */
+export const runEvent = new NotificationType<RunEventParams>('bertWorkbench/runEvent');
+
 // ---- extension ⇄ training panel (webview postMessage) -----------------------------------------
 
 /** What the panel shows about the engine. */
@@ -87,12 +246,34 @@ export interface PanelEngineState {
 export type HostToPanelMessage =
   | { type: 'engineInfo'; engine: PanelEngineState }
   /** The engine could not be asked (untrusted workspace, server down, bad model). */
-  | { type: 'engineUnavailable'; reason: string };
+  | { type: 'engineUnavailable'; reason: string }
+  /** Every run, newest first, for the run picker. */
+  | { type: 'runs'; runs: RunInfo[] }
+  /** Show this run from its first event (replaces what is shown). */
+  | { type: 'history'; history: RunHistory }
+  /** A run changed; the panel applies it when it shows that run, and follows a new run. */
+  | ({ type: 'runEvent' } & RunEventParams);
+
+/** Run ids as the server makes them: safe to echo back. */
+export const RUN_ID_PATTERN = /^[\w.-]{1,80}$/;
 
 export type PanelToHostMessage =
-  /** The panel's script has loaded and listens: send it the current state. */
-  | { type: 'ready' }
+  /** The panel's script has loaded and listens; `runId` is the run it showed before (its saved state). */
+  | { type: 'ready'; runId?: string }
   /** The user asked to read the engine state again. */
-  | { type: 'refresh' };
+  | { type: 'refresh' }
+  | { type: 'showRun'; runId: string }
+  | { type: 'stop'; runId: string }
+  | { type: 'resume'; runId: string }
+  | { type: 'openModelFolder'; runId: string }
+  | { type: 'exportCsv'; runId: string };
 
-export const panelToHostTypes: readonly PanelToHostMessage['type'][] = ['ready', 'refresh'];
+export const panelToHostTypes: readonly PanelToHostMessage['type'][] = [
+  'ready',
+  'refresh',
+  'showRun',
+  'stop',
+  'resume',
+  'openModelFolder',
+  'exportCsv',
+];

@@ -10,7 +10,10 @@ import { readWeightsFolder } from './checkpoint/weights-file';
 import type { ClassifierInfo, PredictOptions, Prediction } from './classifier-api';
 import { resolveModelRef, type HubOptions } from './hub';
 import { readBertConfig } from './model-config';
-import { Tokenizer } from './tokenizer';
+import { Tokenizer, type EncodedBatch, type Encoding } from './tokenizer';
+import { evaluationBatches } from './train/batches';
+import type { ClassificationMetrics } from './train/metrics';
+import { batchTensors, evaluate, type LabelledText } from './train/trainer';
 import { cleanText, type CleanOptions } from './data';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -107,34 +110,35 @@ export class Classifier {
 
   /** Class probabilities and logits for each text. Texts are batched by length so that little padding is computed. */
   async predict(texts: string[], options: PredictOptions = {}): Promise<Prediction[]> {
-    const { preprocessing, tokenizer } = this.loaded;
-    const maxLength = Math.min(options.maxLength ?? preprocessing?.maxLength ?? this.maxLength, this.maxLength);
-    const batchSize = options.batchSize ?? 32;
-    const prepare = (text: string) => (preprocessing ? cleanText(text, preprocessing.clean) : text);
-    const encodings = texts.map((text) => tokenizer.encode(prepare(text), undefined, maxLength));
-    const order = texts.map((_, i) => i).sort((a, b) => encodings[a].inputIds.length - encodings[b].inputIds.length);
+    const encodings = this.encode(texts, options.maxLength);
     const logits: number[][] = new Array(texts.length);
-    for (let start = 0; start < order.length; start += batchSize) {
-      const rows = order.slice(start, start + batchSize);
-      const batchLogits = await this.logits(tokenizer.pad(rows.map((i) => encodings[i])));
+    for (const rows of evaluationBatches(encodings.map((e) => e.inputIds.length), options.batchSize ?? 32)) {
+      const batchLogits = await this.logits(this.loaded.tokenizer.pad(rows.map((i) => encodings[i])));
       rows.forEach((row, k) => (logits[row] = batchLogits[k]));
     }
     return texts.map((text, i) => this.describe(text, logits[i]));
+  }
+
+  /** Loss, accuracy, per-class scores and the confusion matrix on labelled texts (label ids in the model's order). */
+  evaluate(examples: LabelledText[], options: PredictOptions = {}): ClassificationMetrics {
+    const encodings = this.encode(examples.map((e) => e.text), options.maxLength);
+    return evaluate(this.loaded.model, this.loaded.tokenizer, encodings, examples, this.info.labels);
   }
 
   dispose(): void {
     for (const p of this.loaded.model.params.values()) p.dispose();
   }
 
-  private async logits(batch: ReturnType<Tokenizer['pad']>): Promise<number[][]> {
-    const logits = tf.tidy(() => {
-      const shape: [number, number] = [batch.batchSize, batch.seqLen];
-      return this.loaded.model.logits({
-        inputIds: tf.tensor2d(batch.inputIds, shape, 'int32'),
-        attentionMask: tf.tensor2d(batch.attentionMask, shape, 'int32'),
-        tokenTypeIds: tf.tensor2d(batch.tokenTypeIds, shape, 'int32'),
-      });
-    });
+  /** Prepares texts exactly as in training (the model's cleaning and max length), then tokenizes them. */
+  private encode(texts: string[], maxLength?: number): Encoding[] {
+    const { preprocessing, tokenizer } = this.loaded;
+    const length = Math.min(maxLength ?? preprocessing?.maxLength ?? this.maxLength, this.maxLength);
+    const prepare = (text: string) => (preprocessing ? cleanText(text, preprocessing.clean) : text);
+    return texts.map((text) => tokenizer.encode(prepare(text), undefined, length));
+  }
+
+  private async logits(batch: EncodedBatch): Promise<number[][]> {
+    const logits = tf.tidy(() => this.loaded.model.logits(batchTensors(batch)));
     try {
       return (await logits.array()) as number[][];
     } finally {

@@ -9,7 +9,7 @@ import { loadDataset, summarizeDataset, type Dataset, type DatasetOptions, type 
 import { resolveModelRef, type HubOptions } from './hub';
 import type { BertConfig } from './model-config';
 import type { TrainEvent } from './train/events';
-import { DEFAULT_SETTINGS, train, type TrainResult, type TrainSettings } from './train/trainer';
+import { DEFAULT_SETTINGS, checkOutputFolder, train, type TrainResult, type TrainSettings } from './train/trainer';
 
 export interface FineTuneRequest {
   /** A dataset file or folder. */
@@ -34,6 +34,7 @@ export interface FineTuneHooks {
 }
 
 export async function fineTune(request: FineTuneRequest, hooks: FineTuneHooks = {}): Promise<TrainResult> {
+  checkOutputFolder(request.outDir, request); // before any slow work
   const backend = await initBackend(request.backend ?? 'auto');
   const modelDir = await resolveModelRef(request.model, request.hub);
   const dataset = await loadDataset(request.data, request.dataset);

@@ -127,11 +127,10 @@ test('a run stopped at step 6 and resumed ends with the same weights as one neve
   assert.equal(resumed.events[0].resumedFromStep, 6);
   assert.equal(resumed.result.steps, 12);
   dispose(resumed.m);
-  const last = (dir: string) => readFileSync(join(scratch, dir, 'checkpoints', 'step-12', 'model.safetensors'));
-  assert.ok(last('whole').equals(last('resumed')), 'step-12 weights are bit-identical');
   assert.deepEqual(resumed.result.history.steps.map((x) => x.loss), whole.result.history.steps.map((x) => x.loss));
-  assert.ok(readFileSync(join(scratch, 'whole', 'model.safetensors')).equals(readFileSync(join(scratch, 'resumed', 'model.safetensors'))));
-  assert.deepEqual(readdirSync(join(scratch, 'whole', 'checkpoints')).sort(), ['step-12', `step-${whole.result.bestStep}`].sort().filter((v, i, a) => a.indexOf(v) === i));
+  const saved = (dir: string) => readFileSync(join(scratch, dir, 'model.safetensors'));
+  assert.ok(saved('whole').equals(saved('resumed')), 'the saved weights are bit-identical');
+  assert.equal(existsSync(join(scratch, 'whole', 'checkpoints')), false, 'a finished run keeps only its model');
 });
 
 test('frozen parameters stay bit-identical; the others change', async () => {

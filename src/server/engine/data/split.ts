@@ -3,6 +3,7 @@
  * seeded, stratified split. Deduplication makes sure no text sits in two splits.
  */
 import type { DuplicateReport, SplitName } from './types';
+import { Random } from '../random';
 
 const SPLIT_WORDS: Record<string, SplitName> = {
   train: 'train',
@@ -99,10 +100,10 @@ export function stratifiedSplit<T extends { label: string }>(
   fractions: { validation: number; test: number },
   seed: number,
 ): Record<SplitName, T[]> {
-  const random = seededRandom(seed);
+  const random = new Random(seed);
   const assigned = new Uint8Array(rows.length); // 0 train, 1 validation, 2 test
   for (const indices of groupByLabel(rows)) {
-    shuffle(indices, random);
+    random.shuffle(indices);
     const n = indices.length;
     const test = Math.min(Math.round(n * fractions.test), n - 1);
     const validation = Math.min(Math.round(n * fractions.validation), n - 1 - test);
@@ -123,23 +124,4 @@ function groupByLabel(rows: { label: string }[]): number[][] {
     else groups.set(row.label, [i]);
   });
   return [...groups.keys()].sort().map((label) => groups.get(label)!);
-}
-
-function shuffle(items: number[], random: () => number): void {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [items[i], items[j]] = [items[j], items[i]];
-  }
-}
-
-/** A small deterministic generator (mulberry32): the same seed gives the same split on every machine. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -77,23 +77,36 @@ const linearWithBias = tf.customGrad((...args: CustomGradArgs) => {
   };
 });
 
-/** dX = dY·Wᵀ, dW = xᵀ·dY and, with a bias, db = Σₙ dY[n, :], for y = x·W (+ b). */
+/**
+ * dX = dY·Wᵀ, dW = xᵀ·dY and, with a bias, db = Σₙ dY[n, :], for y = x·W (+ b).
+ *
+ * What a product costs on wasm beyond its arithmetic is packing its right operand (about 5 ns a
+ * float, every call, as these operands are new each step), so the (N, ·) operand that becomes the
+ * right one is the narrower of x and dY; transposing the wider one costs less.
+ */
 function linearGrads(dy: tf.Tensor2D, x: tf.Tensor2D, w: tf.Tensor2D, withBias: boolean): tf.Tensor[] {
   const [inDim, outDim] = w.shape;
-  const [N] = dy.shape;
+  const dx = mm(dy, transpose2d(w)); // (N, out)·(out, in)
+  const grads = inDim < outDim ? weightGradsRightX(dy, x, withBias) : weightGradsRightDy(dy, x, withBias);
+  return [dx, ...grads];
+}
+
+/** dW = (dYᵀ·x)ᵀ and db = dYᵀ·1: x (N, in) and 1 (N, 1) are the packed operands. */
+function weightGradsRightX(dy: tf.Tensor2D, x: tf.Tensor2D, withBias: boolean): tf.Tensor[] {
+  const [N, outDim] = dy.shape;
+  const dyT = transpose2d(dy); // (out, N)
+  const dw = transpose2d(mm(dyT, x)); // ((out, N)·(N, in))ᵀ
+  return withBias ? [dw, mm(dyT, tf.ones([N, 1])).reshape([outDim])] : [dw];
+}
+
+/** dW = xᵀ·dY and db = 1ᵀ·dY: dY (N, out) is the packed operand, packed once for both. */
+function weightGradsRightDy(dy: tf.Tensor2D, x: tf.Tensor2D, withBias: boolean): tf.Tensor[] {
+  const [N, outDim] = dy.shape;
   // wasm caches a product's packed right operand under its data id and trusts the shape it was
   // first given; dY may share its data with a tensor of another shape, so it gets its own copy.
   const dyOwn = tf.clone(dy);
-  const dx = mm(dy, transpose2d(w)); // (N, out)·(out, in)
-  // Transpose the narrower of x (N, in) and dY (N, out): large transposes are slow on wasm.
-  const dw =
-    inDim <= outDim
-      ? mm(transpose2d(x), dyOwn) // (in, N)·(N, out)
-      : transpose2d(mm(transpose2d(dy), x)); // ((out, N)·(N, in))ᵀ
-  if (!withBias) return [dx, dw];
-  // 1ᵀ·dY: wasm's Sum over a leading axis transposes first and takes 2–17 ms; this takes 0.2–0.4.
-  const db = mm(tf.ones([1, N]), dyOwn).reshape([outDim]); // (1, N)·(N, out)
-  return [dx, dw, db];
+  const dw = mm(transpose2d(x), dyOwn); // (in, N)·(N, out)
+  return withBias ? [dw, mm(tf.ones([1, N]), dyOwn).reshape([outDim])] : [dw]; // (1, N)·(N, out)
 }
 
 // ---------------------------------------------------------------------------------------------

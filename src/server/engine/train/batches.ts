@@ -3,7 +3,7 @@
  * Hugging Face Trainer's `group_by_length`), so that padding each batch to its own longest member
  * (dynamic padding) wastes little work, while the order stays random from epoch to epoch.
  */
-import { Random, deriveSeed } from './random';
+import { Random, deriveSeed } from '../random';
 
 /** Examples per "megabatch" that is sorted by length before being cut into batches (the Trainer's factor). */
 const MEGABATCH_BATCHES = 50;

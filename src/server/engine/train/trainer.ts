@@ -6,7 +6,7 @@
  * early stopping, the best weights kept and restored, a final test evaluation, checkpoints to
  * resume from, and the model saved in Hugging Face's layout.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as tf from '../tf';
@@ -22,13 +22,14 @@ import {
   readTrainerState,
   saveCheckpoint,
   checkpointAt,
+  checkpointsDir,
   type EvalRecord,
   type TrainerState,
 } from './checkpoints';
 import type { TrainEvent, TrainStatus } from './events';
 import { classificationMetrics, type ClassificationMetrics } from './metrics';
 import { AdamW, clipByGlobalNorm } from './optimizer';
-import { deriveSeed } from './random';
+import { deriveSeed } from '../random';
 import { saveModelFolder } from './save';
 import { linearWarmupDecay, warmupStepsFor } from './schedule';
 import { freezeParameters, type FreezeSpec } from './freeze';
@@ -330,7 +331,7 @@ async function startOrResume(run: TrainRun, optimizer: AdamW): Promise<TrainerSt
     optimizer.loadState(await readOptimizerState(latest));
     return state;
   }
-  refuseToReplace(run, latest);
+  checkOutputFolder(run.outDir, { overwrite: run.overwrite });
   return {
     runId: randomBytes(6).toString('hex'),
     step: 0,
@@ -342,15 +343,19 @@ async function startOrResume(run: TrainRun, optimizer: AdamW): Promise<TrainerSt
   };
 }
 
-/** An output folder that already holds a model or a run is only replaced when asked. */
-function refuseToReplace(run: TrainRun, latest: string | undefined): void {
-  if (run.overwrite || !existsSync(run.outDir)) return;
-  const holdsModel = existsSync(join(run.outDir, 'config.json')) || existsSync(join(run.outDir, 'model.safetensors'));
+/**
+ * An output folder that already holds a model or a run is only replaced when asked (`overwrite`),
+ * or continued when asked (`resume` with checkpoints there).
+ */
+export function checkOutputFolder(outDir: string, options: { resume?: boolean; overwrite?: boolean }): void {
+  const latest = latestCheckpoint(outDir);
+  if (options.overwrite || !existsSync(outDir) || (options.resume && latest)) return;
+  const holdsModel = existsSync(join(outDir, 'config.json')) || existsSync(join(outDir, 'model.safetensors'));
   if (holdsModel || latest) {
     throw new UserError({
       kind: 'output-exists',
-      message: `The output folder ${run.outDir} already holds ${latest ? 'checkpoints of an earlier run' : 'a model'}.`,
-      file: run.outDir,
+      message: `The output folder ${outDir} already holds ${latest ? 'checkpoints of an earlier run' : 'a model'}.`,
+      file: outDir,
       fix: latest ? 'Resume that run (--resume), choose another output folder, or allow replacing it (--overwrite).' : 'Choose another output folder, or allow replacing it (--overwrite).',
     });
   }
@@ -394,6 +399,8 @@ async function finish(run: TrainRun, state: TrainerState, status: TrainStatus, s
       ...run.extraFiles,
     },
   });
+  // Checkpoints are for resuming: a finished run keeps only its model.
+  if (status !== 'cancelled') rmSync(checkpointsDir(run.outDir), { recursive: true, force: true });
   emit({ event: 'done', modelDir: run.outDir, ...summary });
   return { status, modelDir: run.outDir, steps: state.step, bestStep: state.bestStep, best: bestEval?.metrics, test, history: state.history };
 }

@@ -33,5 +33,12 @@ export class Random {
 
 /** A seed derived from a base seed and some counters (epoch, step), for reproducible streams. */
 export function deriveSeed(seed: number, ...parts: number[]): number {
-  return parts.reduce((h, p) => Math.imul(h ^ (p + 0x9e3779b9), 0x85ebca6b) >>> 0, seed >>> 0);
+  return parts.reduce((h, part) => mix32((Math.imul(h, 31) + part + 0x9e3779b9) >>> 0), mix32(seed >>> 0));
+}
+
+/** MurmurHash3's finaliser: every input bit affects every output bit. */
+function mix32(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
 }
