@@ -96,15 +96,23 @@ function benchSettings(values: CliValues, positionals: string[]): BenchSettings 
     throw new UserError({ kind: 'bad-argument', message: 'bench needs one mode: train or predict.', fix: 'Run "bench train" or "bench predict".' });
   }
   const int = (name: string, fallback: number, min: number, max: number) => intOption(values, name, min, max) ?? fallback;
+  const shape = {
+    layers: int('layers', 4, 1, 48),
+    hidden: int('hidden', 256, 1, 8192),
+    heads: int('heads', 4, 1, 128),
+    intermediate: int('intermediate', 1024, 1, 32768),
+    vocab: int('vocab', 30522, 2, 1_000_000),
+  };
+  if (shape.hidden % shape.heads !== 0) {
+    throw new UserError({
+      kind: 'bad-argument',
+      message: `--hidden ${shape.hidden} is not a multiple of --heads ${shape.heads}.`,
+      fix: 'Give a hidden size that the number of heads divides.',
+    });
+  }
   return {
     mode,
-    shape: {
-      layers: int('layers', 4, 1, 48),
-      hidden: int('hidden', 256, 1, 8192),
-      heads: int('heads', 4, 1, 128),
-      intermediate: int('intermediate', 1024, 1, 32768),
-      vocab: int('vocab', 30522, 2, 1_000_000),
-    },
+    shape,
     batchSize: int('batch-size', 16, 1, 4096),
     seqLen: int('seq-len', 128, 2, 512),
     steps: int('steps', 5, 1, 100_000),
