@@ -1,12 +1,11 @@
 /** `eval`: a model's accuracy, macro F1, per-class scores and confusion matrix on a labelled dataset. */
-import { type BackendChoice } from '../server/engine/backend';
 import { loadClassifier } from '../server/engine/classifier';
 import { loadDataset, type SplitName } from '../server/engine/data';
 import { UserError } from '../server/engine/errors';
 import type { ClassificationMetrics } from '../server/engine/train/metrics';
 import type { CliCommand } from './command';
 import { datasetOptions, inspectCommand } from './inspect';
-import { intOption, requiredString, stringOption } from './options';
+import { MODEL_LOADING_OPTIONS, intOption, modelLoading, requiredString, stringOption } from './options';
 
 const SPLIT_CHOICES = ['test', 'validation', 'train', 'all'] as const;
 
@@ -24,9 +23,7 @@ export const evalCommand: CliCommand = {
     ...inspectCommand.options,
     model: { type: 'string' },
     split: { type: 'string' },
-    backend: { type: 'string' },
-    offline: { type: 'boolean' },
-    'cache-dir': { type: 'string' },
+    ...MODEL_LOADING_OPTIONS,
   },
   async run(values, _positionals, out) {
     const split = stringOption(values, 'split');
@@ -35,9 +32,7 @@ export const evalCommand: CliCommand = {
     }
     const maxLength = intOption(values, 'max-length', 2, 512);
     const classifier = await loadClassifier(requiredString(values, 'model'), {
-      backend: (stringOption(values, 'backend') ?? 'auto') as BackendChoice,
-      offline: values.offline === true,
-      cacheDir: stringOption(values, 'cache-dir'),
+      ...modelLoading(values),
     });
     try {
       const { preprocessing } = classifier.loaded;

@@ -1,6 +1,7 @@
 /** Reading CLI option values into typed, checked values. */
 import { UserError } from '../server/engine/errors';
-import type { CliValues } from './command';
+import type { BackendChoice } from '../server/engine/backend';
+import type { CliOptions, CliValues } from './command';
 
 export function stringOption(values: CliValues, name: string): string | undefined {
   const v = values[name];
@@ -40,4 +41,19 @@ export function numberOption(values: CliValues, name: string, min: number, max: 
     throw new UserError({ kind: 'bad-argument', message: `--${name} must be a number from ${min} to ${max}, not "${v}".`, fix: `Give --${name} a value in range.` });
   }
   return n;
+}
+
+/** The options of every command that loads a model: which backend, and how to reach the Hub. */
+export const MODEL_LOADING_OPTIONS: CliOptions = {
+  backend: { type: 'string' },
+  offline: { type: 'boolean' },
+  'cache-dir': { type: 'string' },
+};
+
+export function modelLoading(values: CliValues): { backend: BackendChoice; offline: boolean; cacheDir?: string } {
+  return {
+    backend: (stringOption(values, 'backend') ?? 'auto') as BackendChoice,
+    offline: values.offline === true,
+    cacheDir: stringOption(values, 'cache-dir'),
+  };
 }

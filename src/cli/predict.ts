@@ -1,10 +1,9 @@
 /** `predict`: class probabilities for texts given on the command line or in a file (one per line). */
 import { existsSync, readFileSync } from 'node:fs';
-import { type BackendChoice } from '../server/engine/backend';
 import { loadClassifier } from '../server/engine/classifier';
 import { UserError } from '../server/engine/errors';
 import type { CliCommand, CliValues } from './command';
-import { intOption, requiredString, stringList, stringOption } from './options';
+import { MODEL_LOADING_OPTIONS, intOption, modelLoading, requiredString, stringList, stringOption } from './options';
 
 export const predictCommand: CliCommand = {
   name: 'predict',
@@ -21,17 +20,13 @@ export const predictCommand: CliCommand = {
     text: { type: 'string', multiple: true },
     file: { type: 'string' },
     'max-length': { type: 'string' },
-    backend: { type: 'string' },
-    offline: { type: 'boolean' },
-    'cache-dir': { type: 'string' },
+    ...MODEL_LOADING_OPTIONS,
   },
   async run(values, _positionals, out) {
     const texts = readTexts(values);
     const maxLength = intOption(values, 'max-length', 2, 512);
     const classifier = await loadClassifier(requiredString(values, 'model'), {
-      backend: (stringOption(values, 'backend') ?? 'auto') as BackendChoice,
-      offline: values.offline === true,
-      cacheDir: stringOption(values, 'cache-dir'),
+      ...modelLoading(values),
     });
     for (const warning of classifier.info.warnings) out.log(`warning: ${warning}`);
     const predictions = await classifier.predict(texts, { maxLength });

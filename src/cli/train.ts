@@ -1,12 +1,11 @@
 /** `train`: fine-tune a model on a dataset and save it in Hugging Face's layout. */
-import { type BackendChoice } from '../server/engine/backend';
 import { fineTune, type FineTuneEvent } from '../server/engine/fine-tune';
 import { formatSummary } from '../server/engine/data';
 import type { TrainSettings } from '../server/engine/train/trainer';
 import { UserError } from '../server/engine/errors';
 import type { CliCommand, CliOutput, CliValues } from './command';
 import { datasetOptions, inspectCommand } from './inspect';
-import { intOption, numberOption, requiredString, stringOption } from './options';
+import { MODEL_LOADING_OPTIONS, intOption, modelLoading, numberOption, requiredString, stringOption } from './options';
 
 export const trainCommand: CliCommand = {
   name: 'train',
@@ -54,9 +53,7 @@ export const trainCommand: CliCommand = {
     'train-head-only': { type: 'boolean' },
     resume: { type: 'boolean' },
     overwrite: { type: 'boolean' },
-    backend: { type: 'string' },
-    offline: { type: 'boolean' },
-    'cache-dir': { type: 'string' },
+    ...MODEL_LOADING_OPTIONS,
   },
   async run(values, _positionals, out) {
     const result = await fineTune(
@@ -66,8 +63,7 @@ export const trainCommand: CliCommand = {
         model: requiredString(values, 'model'),
         outDir: requiredString(values, 'out'),
         settings: trainSettings(values),
-        backend: (stringOption(values, 'backend') ?? 'auto') as BackendChoice,
-        hub: { offline: values.offline === true, cacheDir: stringOption(values, 'cache-dir') },
+        ...loadingRequest(values),
         resume: values.resume === true,
         overwrite: values.overwrite === true,
       },
@@ -81,6 +77,11 @@ export const trainCommand: CliCommand = {
     );
   },
 };
+
+function loadingRequest(values: CliValues) {
+  const { backend, offline, cacheDir } = modelLoading(values);
+  return { backend, hub: { offline, cacheDir } };
+}
 
 function trainSettings(values: CliValues): Partial<TrainSettings> {
   const metric = stringOption(values, 'metric');

@@ -54,8 +54,8 @@ export interface TrainCheckpointEvent {
 
 export type TrainStatus = 'completed' | 'early-stopped' | 'cancelled';
 
-export interface TrainDoneEvent {
-  event: 'done';
+/** How a run ended: reported in the last event and returned by `train`. */
+export interface TrainOutcome {
   status: TrainStatus;
   modelDir: string;
   steps: number;
@@ -64,6 +64,10 @@ export interface TrainDoneEvent {
   best?: ClassificationMetrics;
   test?: ClassificationMetrics;
   elapsedSec: number;
+}
+
+export interface TrainDoneEvent extends TrainOutcome {
+  event: 'done';
 }
 
 export type TrainEvent = TrainStartEvent | TrainStepEvent | TrainEvalEvent | TrainCheckpointEvent | TrainDoneEvent;

@@ -26,7 +26,7 @@ import {
   type EvalRecord,
   type TrainerState,
 } from './checkpoints';
-import type { TrainEvent, TrainStatus } from './events';
+import type { TrainEvent, TrainOutcome, TrainStatus } from './events';
 import { classificationMetrics, type ClassificationMetrics } from './metrics';
 import { AdamW, clipByGlobalNorm } from './optimizer';
 import { deriveSeed } from '../random';
@@ -103,13 +103,7 @@ export interface TrainRun {
   signal?: AbortSignal;
 }
 
-export interface TrainResult {
-  status: TrainStatus;
-  modelDir: string;
-  steps: number;
-  bestStep?: number;
-  best?: ClassificationMetrics;
-  test?: ClassificationMetrics;
+export interface TrainResult extends TrainOutcome {
   history: TrainerState['history'];
 }
 
@@ -387,25 +381,25 @@ async function finish(run: TrainRun, state: TrainerState, status: TrainStatus, s
   }
 
   const elapsedSec = (Date.now() - started) / 1000;
-  const summary = { status, steps: state.step, bestStep: state.bestStep, best: bestEval?.metrics, test, elapsedSec };
+  const outcome: TrainOutcome = { status, modelDir: run.outDir, steps: state.step, bestStep: state.bestStep, best: bestEval?.metrics, test, elapsedSec };
   await saveModelFolder(run.outDir, {
     model: run.model,
     tokenizer: run.tokenizer,
     baseConfig: run.baseConfig,
     extraFiles: {
       'training_args.json': { baseModel: run.modelRef, backend: run.backend, labels: data.labels, ...settings },
-      'metrics.json': { ...summary, history: state.history },
-      'README.md': modelCard(run, summary),
+      'metrics.json': { ...outcome, history: state.history },
+      'README.md': modelCard(run, outcome),
       ...run.extraFiles,
     },
   });
   // Checkpoints are for resuming: a finished run keeps only its model.
   if (status !== 'cancelled') rmSync(checkpointsDir(run.outDir), { recursive: true, force: true });
-  emit({ event: 'done', modelDir: run.outDir, ...summary });
-  return { status, modelDir: run.outDir, steps: state.step, bestStep: state.bestStep, best: bestEval?.metrics, test, history: state.history };
+  emit({ event: 'done', ...outcome });
+  return { ...outcome, history: state.history };
 }
 
-function modelCard(run: TrainRun, summary: { status: TrainStatus; steps: number; best?: ClassificationMetrics; test?: ClassificationMetrics }): string {
+function modelCard(run: TrainRun, summary: TrainOutcome): string {
   const pct = (x?: number) => (x === undefined ? 'n/a' : `${(100 * x).toFixed(2)}%`);
   const s = run.settings;
   return [
