@@ -5,12 +5,17 @@
 //   dist/webview.js    the training panel's browser script (iife) + dist/webview.css
 //   dist/*.wasm        the TF.js wasm backend's binaries (the engine points setWasmPaths here)
 //   dist/models/tiny-bert/  the built-in model that `builtin:tiny-bert` resolves to
+//   dist/onnxruntime/<platform>-<arch>/  onnxruntime-node's native binding and library for one
+//                      platform (the engine's native GEMM; ~22 MB on linux-x64)
 //
 //   node esbuild.mjs               development build (sourcemaps, not minified)
 //   node esbuild.mjs --production  what the VSIX ships (clean dist/, minified, no sourcemaps)
 //   node esbuild.mjs --watch       rebuild on change
+//   --target=<platform>-<arch>     whose ONNX Runtime binaries to copy (vsce's target names, e.g.
+//                                  win32-x64; default this machine's; `universal`: none, pure wasm)
 import * as esbuild from 'esbuild';
-import { chmod, copyFile, mkdir, readdir, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -39,6 +44,20 @@ const stubbedPackages = {
 const registeringPackages = ['@tensorflow/tfjs-backend-cpu'];
 
 const wasmFolder = join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist');
+
+/**
+ * The real onnxruntime-node, for the engine's GEMM provider (src/server/engine/ops/ort-binding.ts):
+ * its native binding and the library it links, copied beside the bundles with a VERSION file.
+ * The engine loads them by a path computed at run time, which esbuild leaves alone, so the alias
+ * above still gives Transformers.js its stub.
+ */
+const ortTarget = process.argv.find((a) => a.startsWith('--target='))?.slice('--target='.length) ?? `${process.platform}-${process.arch}`;
+const ortPackage = join(root, 'node_modules/onnxruntime-node');
+const ortLibraries = {
+  linux: () => ['libonnxruntime.so.1'],
+  darwin: (version) => [`libonnxruntime.${version}.dylib`],
+  win32: () => ['onnxruntime.dll'],
+};
 const builtinModel = {
   from: join(root, 'test/fixtures/tiny-bert'),
   to: join(dist, 'models/tiny-bert'),
@@ -92,6 +111,24 @@ async function copyAssets() {
   for (const name of builtinModel.files) {
     await copyFile(join(builtinModel.from, name), join(builtinModel.to, name));
   }
+  await copyOnnxRuntime();
+}
+
+async function copyOnnxRuntime() {
+  if (ortTarget === 'universal') return;
+  const [platform, arch] = ortTarget.split('-');
+  const { version } = JSON.parse(await readFile(join(ortPackage, 'package.json'), 'utf8'));
+  const from = join(ortPackage, 'bin/napi-v3', platform, arch);
+  if (!existsSync(from)) {
+    console.warn(`onnxruntime-node has no binaries for ${ortTarget}: that build computes products in wasm`);
+    return;
+  }
+  const to = join(dist, 'onnxruntime', ortTarget);
+  await mkdir(to, { recursive: true });
+  for (const name of ['onnxruntime_binding.node', ...(ortLibraries[platform]?.(version) ?? [])]) {
+    await copyFile(join(from, name), join(to, name));
+  }
+  await writeFile(join(to, 'VERSION'), `${version}\n`);
 }
 
 /** Keeps the side-effect imports of `registeringPackages`. */

@@ -37,6 +37,8 @@ interface BenchSettings {
 export interface BenchResult {
   mode: Mode;
   backend: string;
+  /** What computed the matrix products: e.g. "onnxruntime" (its GEMM inside wasm) or the backend itself. */
+  gemm: string;
   shape: BenchShape;
   batchSize: number;
   seqLen: number;
@@ -46,6 +48,8 @@ export interface BenchResult {
   secPerStep: number;
   /** The fastest timed step: less sensitive than the mean to other load on the machine. */
   minSecPerStep: number;
+  /** CPU time of this process per timed step (all its threads): hardly moved by other processes' load. */
+  cpuSecPerStep: number;
   peakRssMB: number;
   /** Live tensors after every step; the bench fails if this grows from one step to the next. */
   numTensors: number;
@@ -68,8 +72,8 @@ export const benchCommand: CliCommand = {
   --vocab N        vocabulary size (default 30522)
   --batch-size N   sequences per step (default 16)   --seq-len N       tokens per sequence (default 128)
   --steps N        timed steps (default 5)           --warmup N        untimed steps first (default 1)
-  --json           one line: {"mode","backend","shape":{…},"batchSize","seqLen","steps","samplesPerSec",
-                   "tokensPerSec","secPerStep","minSecPerStep","peakRssMB","numTensors","optimizer"}`,
+  --json           one line: {"mode","backend","gemm","shape":{…},"batchSize","seqLen","steps","samplesPerSec",
+                   "tokensPerSec","secPerStep","minSecPerStep","cpuSecPerStep","peakRssMB","numTensors","optimizer"}`,
   options: {
     layers: { type: 'string' },
     hidden: { type: 'string' },
@@ -85,7 +89,7 @@ export const benchCommand: CliCommand = {
   async run(values, positionals, out) {
     const settings = benchSettings(values, positionals);
     const backend = await initBackend(settings.backend);
-    const result = runBench(settings, backend.name);
+    const result = runBench(settings, backend.name, backend.gemm);
     out.result(result, formatResult(result));
   },
 };
@@ -167,7 +171,7 @@ function randomBatch(batchSize: number, seqLen: number, vocab: number): EncodedB
   };
 }
 
-function runBench(settings: BenchSettings, backendName: string): BenchResult {
+function runBench(settings: BenchSettings, backendName: string, gemm: string): BenchResult {
   const { mode, shape, batchSize, seqLen, steps, warmup } = settings;
   const config = benchConfig(shape);
   const model = new BertForSequenceClassification(config, randomParams(config));
@@ -175,11 +179,12 @@ function runBench(settings: BenchSettings, backendName: string): BenchResult {
   const optimizer = mode === 'train' ? new AdamW(model.params, { weightDecay: 0.01 }) : undefined;
   try {
     const step = optimizer ? trainingStep(model, optimizer, batch) : predictionStep(model, batch);
-    const { stepSec, numTensors } = timeSteps(step, warmup, steps);
+    const { stepSec, cpuSec, numTensors } = timeSteps(step, warmup, steps);
     const mean = stepSec.reduce((a, b) => a + b, 0) / stepSec.length;
     return {
       mode,
       backend: backendName,
+      gemm,
       shape,
       batchSize,
       seqLen,
@@ -188,6 +193,7 @@ function runBench(settings: BenchSettings, backendName: string): BenchResult {
       tokensPerSec: round((batchSize * seqLen) / mean),
       secPerStep: round(mean, 4),
       minSecPerStep: round(Math.min(...stepSec), 4),
+      cpuSecPerStep: round(cpuSec / steps, 4),
       peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
       numTensors,
       ...(optimizer ? { optimizer: 'AdamW' } : {}),
@@ -219,30 +225,36 @@ function predictionStep(model: BertForSequenceClassification, batch: EncodedBatc
 }
 
 /** Runs `warmup` untimed then `steps` timed steps; fails if live tensors grow from one step to the next. */
-function timeSteps(step: (i: number) => void, warmup: number, steps: number): { stepSec: number[]; numTensors: number } {
+function timeSteps(step: (i: number) => void, warmup: number, steps: number): { stepSec: number[]; cpuSec: number; numTensors: number } {
   const stepSec: number[] = [];
+  let cpuSec = 0;
   let numTensors: number | undefined;
   for (let i = 0; i < warmup + steps; i++) {
     const start = performance.now();
+    const cpuStart = process.cpuUsage();
     step(i);
-    if (i >= warmup) stepSec.push((performance.now() - start) / 1000);
+    if (i >= warmup) {
+      stepSec.push((performance.now() - start) / 1000);
+      const cpu = process.cpuUsage(cpuStart);
+      cpuSec += (cpu.user + cpu.system) / 1e6;
+    }
     const now = tf.memory().numTensors;
     // The first step creates the optimizer's moments; every later one must leave as many tensors.
     if (i > 0 && now !== numTensors) throw new Error(`bench: step ${i + 1} left ${now - numTensors!} more live tensors than step ${i}`);
     numTensors = now;
   }
-  return { stepSec, numTensors: numTensors! };
+  return { stepSec, cpuSec, numTensors: numTensors! };
 }
 
 function formatResult(r: BenchResult): string {
   const { layers, hidden, heads, intermediate, vocab } = r.shape;
   const rows: [string, string][] = [
     ['mode', `${r.mode}${r.optimizer ? ` (${r.optimizer})` : ''}`],
-    ['backend', r.backend],
+    ['backend', r.gemm === r.backend ? r.backend : `${r.backend} (products: ${r.gemm})`],
     ['shape', `L${layers}/H${hidden}/A${heads}/I${intermediate}, vocab ${vocab}`],
     ['batch', `${r.batchSize} × ${r.seqLen} tokens`],
     ['steps timed', String(r.steps)],
-    ['s/step', `${r.secPerStep} (fastest ${r.minSecPerStep})`],
+    ['s/step', `${r.secPerStep} (fastest ${r.minSecPerStep}; CPU ${r.cpuSecPerStep})`],
     ['samples/s', String(r.samplesPerSec)],
     ['tokens/s', String(r.tokensPerSec)],
     ['peak RSS', `${r.peakRssMB} MB`],

@@ -7,13 +7,28 @@ import { engineInfo, type EngineInfo, predict, type Prediction } from '../shared
 import type { Ctx } from './ctx';
 import { checkTrusted, showError } from './errors';
 import { TrainingPanel } from './panel';
+import {
+  fineTune,
+  loadModel,
+  openModelFolder,
+  openSampleWorkspace,
+  resumeTraining,
+  stopTraining,
+} from './training/commands';
 
-type Handler = (...args: unknown[]) => Promise<void> | void;
+/** A command's handler; what it returns is the command's result (e.g. the id of the run started). */
+export type Handler = (...args: unknown[]) => unknown;
 
 const commands: Record<string, (ctx: Ctx) => Handler> = {
   'bertWorkbench.predictSelection': predictSelection,
   'bertWorkbench.showEngineInfo': showEngineInfo,
+  'bertWorkbench.fineTune': fineTune,
   'bertWorkbench.openPanel': openPanel,
+  'bertWorkbench.stopTraining': stopTraining,
+  'bertWorkbench.resumeTraining': resumeTraining,
+  'bertWorkbench.loadModel': loadModel,
+  'bertWorkbench.openModelFolder': openModelFolder,
+  'bertWorkbench.openSampleWorkspace': openSampleWorkspace,
 };
 
 export function registerCommands(ctx: Ctx): void {
@@ -22,9 +37,10 @@ export function registerCommands(ctx: Ctx): void {
     ctx.push(
       vscode.commands.registerCommand(id, async (...args: unknown[]) => {
         try {
-          await handler(...args);
+          return await handler(...args);
         } catch (error) {
           showError(error, ctx.outputChannel);
+          return undefined;
         }
       }),
     );
@@ -46,9 +62,12 @@ function predictSelection(ctx: Ctx): Handler {
     const client = await ctx.languageClient();
     const result = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Window, title: vscode.l10n.t('BERT: predicting…') },
-      () => client.sendRequest(predict, { model: ctx.config.modelRef, texts: [text], maxLength: ctx.config.maxLength }),
+      // The model trained or loaded in this workspace, else the setting's.
+      () => client.sendRequest(predict, { model: ctx.activeModel.current?.ref ?? ctx.config.modelRef, texts: [text], maxLength: ctx.config.maxLength }),
     );
     void vscode.window.showInformationMessage(formatPrediction(result.predictions[0]));
+    // The same content as the inline predictions' hovers (every class, a bar each, the model): annotations/index.ts.
+    void vscode.commands.executeCommand('bertWorkbench.showPredictionHover', result.info.modelRef);
   };
 }
 
@@ -94,6 +113,7 @@ function describeEngine(info: EngineInfo, model: string): string {
   );
 }
 
+/** Opens the training panel, on the given run (a run id) or the newest. */
 function openPanel(ctx: Ctx): Handler {
-  return () => TrainingPanel.show(ctx);
+  return (runId?: unknown) => TrainingPanel.show(ctx, typeof runId === 'string' ? runId : undefined);
 }

@@ -7,6 +7,7 @@ import type { LanguageClient } from 'vscode-languageclient/node';
 import { createClient } from './client';
 import { ActiveModel } from './active-model';
 import { Config } from './config';
+import { TrainingRuns } from './training/runs';
 
 export class Ctx implements vscode.Disposable {
   readonly config = new Config();
@@ -14,11 +15,19 @@ export class Ctx implements vscode.Disposable {
   readonly activeModel: ActiveModel;
   private client: Promise<LanguageClient> | undefined;
   private readonly disposables: vscode.Disposable[] = [this.outputChannel];
+  private readonly clientCreated = new vscode.EventEmitter<LanguageClient>();
+  /** Fires with each new language client before it starts, so that notification handlers can be registered. */
+  readonly onDidCreateClient = this.clientCreated.event;
+  /** The server's training runs, as the extension sees them. */
+  readonly training: TrainingRuns;
 
   constructor(readonly extension: vscode.ExtensionContext) {
     this.activeModel = new ActiveModel(extension.workspaceState);
+    this.training = new TrainingRuns(this);
     this.push(
       this.activeModel,
+      this.clientCreated,
+      this.training,
       vscode.workspace.onDidChangeConfiguration((event) => {
         if (this.config.needsServerRestart(event)) void this.restartServer();
       }),
@@ -33,6 +42,7 @@ export class Ctx implements vscode.Disposable {
   languageClient(): Promise<LanguageClient> {
     if (!this.client) {
       const client = createClient(this.extension, this.config, this.outputChannel);
+      this.clientCreated.fire(client);
       const started = client.start().then(() => client);
       // A server that failed to start is thrown away; the next use tries again.
       started.catch(() => {

@@ -1,19 +1,28 @@
 /**
- * The host of the training panel: a webview that renders only what the extension posts to it
- * (engine state now, training curves later). Its page runs under a strict Content Security
- * Policy: scripts only with this page's nonce, styles and images only from the extension's dist/,
- * nothing remote. Messages from the page are checked before anything acts on them.
+ * The host of the training panel: a webview that renders only what the extension posts to it.
+ * It keeps no training state: when the page loads (first open, reopened, shown again after being
+ * hidden, restored after a window reload) it says `ready` and is sent the runs and the whole
+ * history of the run to show, which the language server keeps. Then every run event is passed on.
+ *
+ * The page runs under a strict Content Security Policy: scripts only with this page's nonce,
+ * styles, fonts and images only from the extension's dist/, nothing remote. Messages from the
+ * page are checked before anything acts on them.
  */
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
   engineInfo,
   type HostToPanelMessage,
   type PanelToHostMessage,
   panelToHostTypes,
+  RUN_ID_PATTERN,
 } from '../shared/protocol';
+import { PANEL_STRINGS } from '../shared/panel-strings';
 import type { Ctx } from './ctx';
-import { describeError } from './errors';
+import { describeError, showError } from './errors';
+import { metricsCsv } from './training/csv';
 
 export class TrainingPanel implements vscode.Disposable {
   static readonly viewType = 'bertWorkbench.trainingPanel';
@@ -22,68 +31,127 @@ export class TrainingPanel implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private disposed = false;
 
-  /** Reveals the panel, creating it the first time. */
-  static show(ctx: Ctx): void {
+  /** Reveals the panel (creating it the first time), showing `runId` when given. */
+  static show(ctx: Ctx, runId?: string, column = vscode.ViewColumn.Active): void {
     if (TrainingPanel.current) {
-      TrainingPanel.current.panel.reveal();
+      TrainingPanel.current.panel.reveal(undefined, column === vscode.ViewColumn.Beside);
+      if (runId) void TrainingPanel.current.showRun(runId);
       return;
     }
-    const dist = vscode.Uri.joinPath(ctx.extensionUri, 'dist');
-    const panel = vscode.window.createWebviewPanel(
-      TrainingPanel.viewType,
-      vscode.l10n.t('BERT Training'),
-      vscode.ViewColumn.Active,
-      { enableScripts: true, localResourceRoots: [dist] },
-    );
-    TrainingPanel.current = new TrainingPanel(panel, ctx);
+    const panel = vscode.window.createWebviewPanel(TrainingPanel.viewType, vscode.l10n.t('BERT Training'), { viewColumn: column, preserveFocus: column === vscode.ViewColumn.Beside }, webviewOptions(ctx));
+    TrainingPanel.current = new TrainingPanel(panel, ctx, runId);
+  }
+
+  /** Restores the panel VS Code kept across a window reload (see `registerPanelSerializer`). */
+  static revive(ctx: Ctx, panel: vscode.WebviewPanel, runId?: string): void {
+    TrainingPanel.current?.dispose();
+    panel.webview.options = webviewOptions(ctx);
+    TrainingPanel.current = new TrainingPanel(panel, ctx, runId);
   }
 
   private constructor(
     private readonly panel: vscode.WebviewPanel,
     private readonly ctx: Ctx,
+    /** The run to show when the page is ready (else the one it showed before, else the newest). */
+    private requestedRun?: string,
   ) {
     panel.iconPath = vscode.Uri.joinPath(ctx.extensionUri, 'media', 'icon.png');
     panel.webview.html = renderPage(panel.webview, ctx.extensionUri);
     this.disposables.push(
       panel.onDidDispose(() => this.dispose()),
-      panel.webview.onDidReceiveMessage((raw: unknown) => this.receive(raw)),
+      panel.webview.onDidReceiveMessage((raw: unknown) => void this.receive(raw)),
+      ctx.training.onDidChange((params) => this.post({ type: 'runEvent', ...params })),
+      ctx.activeModel.onDidChange(() => void this.postEngineState()),
       vscode.workspace.onDidChangeConfiguration((event) => {
         if (ctx.config.affectsModel(event)) void this.postEngineState();
       }),
     );
   }
 
-  private receive(raw: unknown): void {
+  private async receive(raw: unknown): Promise<void> {
     const message = parsePanelMessage(raw);
     if (!message) {
-      this.ctx.outputChannel.appendLine(`Training panel: ignored an unexpected message ${JSON.stringify(raw)}`);
+      this.ctx.outputChannel.appendLine(`Training panel: ignored an unexpected message ${JSON.stringify(raw)?.slice(0, 200)}`);
       return;
     }
+    try {
+      await this.handle(message);
+    } catch (error) {
+      showError(error, this.ctx.outputChannel);
+    }
+  }
+
+  private async handle(message: PanelToHostMessage): Promise<void> {
     switch (message.type) {
       case 'ready':
+        await this.postEngineState();
+        return this.postRuns(this.requestedRun ?? message.runId);
       case 'refresh':
-        void this.postEngineState();
-        break;
+        await this.postEngineState();
+        return this.postRuns();
+      case 'showRun':
+        return this.showRun(message.runId);
+      case 'stop':
+        await this.ctx.training.stop(message.runId);
+        return;
+      case 'resume':
+        await this.ctx.training.resume(message.runId);
+        return;
+      case 'openModelFolder':
+        await vscode.commands.executeCommand('bertWorkbench.openModelFolder', message.runId);
+        return;
+      case 'exportCsv':
+        return this.exportCsv(message.runId);
     }
+  }
+
+  /** The run list, then the history of `runId` (or of the newest run). */
+  private async postRuns(runId?: string): Promise<void> {
+    if (!vscode.workspace.isTrusted) return;
+    const runs = await this.ctx.training.list();
+    this.post({ type: 'runs', runs });
+    const shown = runs.find((run) => run.id === runId) ?? runs[0];
+    if (shown) await this.showRun(shown.id);
+  }
+
+  private async showRun(runId: string): Promise<void> {
+    this.requestedRun = undefined;
+    const history = await this.ctx.training.history(runId);
+    if (history) this.post({ type: 'history', history });
+  }
+
+  private async exportCsv(runId: string): Promise<void> {
+    const history = await this.ctx.training.history(runId);
+    if (!history) return;
+    const folder = fs.existsSync(history.run.outDir) ? history.run.outDir : path.dirname(history.run.outDir);
+    const target = await vscode.window.showSaveDialog({
+      defaultUri: vscode.Uri.file(path.join(folder, 'training-metrics.csv')),
+      filters: { CSV: ['csv'] },
+      title: vscode.l10n.t('Export the Training Metrics'),
+    });
+    if (!target) return;
+    await vscode.workspace.fs.writeFile(target, new TextEncoder().encode(metricsCsv(history)));
+    void vscode.window.showInformationMessage(vscode.l10n.t('BERT: metrics saved to {0}.', vscode.workspace.asRelativePath(target)));
   }
 
   private async postEngineState(): Promise<void> {
     if (!vscode.workspace.isTrusted) {
-      this.post({ type: 'engineUnavailable', reason: vscode.l10n.t('Models are not loaded in an untrusted workspace.') });
+      this.post({ type: 'engineUnavailable', reason: vscode.l10n.t('Training and models are disabled in an untrusted workspace. Trust this workspace to use BERT Workbench.') });
       return;
     }
+    const model = this.ctx.activeModel.current?.ref ?? this.ctx.config.modelRef;
+    const shownModel = this.ctx.activeModel.current?.name ?? this.ctx.config.model;
     try {
       const client = await this.ctx.languageClient();
-      const info = await client.sendRequest(engineInfo, { model: this.ctx.config.modelRef });
-      const engine = { backend: info.backend, model: this.ctx.config.model, labels: info.model?.labels ?? [] };
-      this.post({ type: 'engineInfo', engine });
+      const info = await client.sendRequest(engineInfo, { model });
+      this.post({ type: 'engineInfo', engine: { backend: info.backend, model: shownModel, labels: info.model?.labels ?? [] } });
     } catch (error) {
       this.post({ type: 'engineUnavailable', reason: describeError(error) });
     }
   }
 
   private post(message: HostToPanelMessage): void {
-    void this.panel.webview.postMessage(message);
+    if (!this.disposed) void this.panel.webview.postMessage(message);
   }
 
   dispose(): void {
@@ -95,12 +163,36 @@ export class TrainingPanel implements vscode.Disposable {
   }
 }
 
-/** A message from the page, or undefined when it is not one the panel sends. */
+/** Restores the training panel after a window reload; the page then asks for its run again. */
+export function registerPanelSerializer(ctx: Ctx): vscode.Disposable {
+  return vscode.window.registerWebviewPanelSerializer(TrainingPanel.viewType, {
+    async deserializeWebviewPanel(panel: vscode.WebviewPanel, state: unknown) {
+      const runId = (state as { runId?: unknown } | undefined)?.runId;
+      TrainingPanel.revive(ctx, panel, typeof runId === 'string' && RUN_ID_PATTERN.test(runId) ? runId : undefined);
+    },
+  });
+}
+
+function webviewOptions(ctx: Ctx): vscode.WebviewOptions & vscode.WebviewPanelOptions {
+  return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(ctx.extensionUri, 'dist')] };
+}
+
+/** A message from the page, or undefined when it is not one the panel sends (unknown type, bad run id). */
 export function parsePanelMessage(raw: unknown): PanelToHostMessage | undefined {
   if (typeof raw !== 'object' || raw === null) return undefined;
-  const { type } = raw as { type?: unknown };
+  const { type, runId } = raw as { type?: unknown; runId?: unknown };
   const known = panelToHostTypes.find((name) => name === type);
-  return known ? { type: known } : undefined;
+  const validRun = typeof runId === 'string' && RUN_ID_PATTERN.test(runId);
+  switch (known) {
+    case undefined:
+      return undefined;
+    case 'refresh':
+      return { type: known };
+    case 'ready':
+      return validRun ? { type: known, runId: runId as string } : { type: known };
+    default:
+      return validRun ? { type: known, runId: runId as string } : undefined;
+  }
 }
 
 function renderPage(webview: vscode.Webview, extensionUri: vscode.Uri): string {
@@ -111,8 +203,10 @@ function renderPage(webview: vscode.Webview, extensionUri: vscode.Uri): string {
     `script-src 'nonce-${nonce}'`,
     `style-src ${webview.cspSource}`,
     `img-src ${webview.cspSource}`,
+    `font-src ${webview.cspSource}`,
   ].join('; ');
   const t = (text: string) => escapeHtml(vscode.l10n.t(text));
+  const strings = Object.fromEntries(PANEL_STRINGS.map((s) => [s, vscode.l10n.t(s)]));
   return `<!DOCTYPE html>
 <html lang="${escapeHtml(vscode.env.language)}">
 <head>
@@ -122,27 +216,82 @@ function renderPage(webview: vscode.Webview, extensionUri: vscode.Uri): string {
   <link rel="stylesheet" href="${asset('webview.css')}">
   <title>${t('BERT Training')}</title>
 </head>
-<body data-state="loading" data-backend="" data-model="">
+<body data-state="loading" data-backend="" data-model="" data-run-id="" data-run-status="none" data-best-step="">
   <header>
     <h1>${t('BERT Training')}</h1>
-    <button id="refresh" type="button">${t('Refresh')}</button>
+    <div class="run-picker">
+      <label for="run-select">${t('Run')}</label>
+      <select id="run-select" disabled></select>
+    </div>
+    <div class="actions" role="toolbar" aria-label="${t('Run actions')}">
+      <button id="stop" type="button" disabled>${t('Stop')}</button>
+      <button id="resume" type="button" hidden>${t('Resume')}</button>
+      <button id="open-folder" type="button" class="secondary" disabled>${t('Open Model Folder')}</button>
+      <button id="export-csv" type="button" class="secondary" disabled>${t('Export CSV')}</button>
+      <button id="refresh" type="button" class="secondary" title="${t('Refresh')}" aria-label="${t('Refresh')}">${t('Refresh')}</button>
+    </div>
   </header>
-  <section class="engine" aria-labelledby="engine-title">
-    <h2 id="engine-title">${t('Engine')}</h2>
-    <dl>
-      <dt>${t('Backend')}</dt><dd id="backend">${t('loading…')}</dd>
-      <dt>${t('Model')}</dt><dd id="model">${t('loading…')}</dd>
-      <dt>${t('Labels')}</dt><dd id="labels">${t('loading…')}</dd>
-    </dl>
-    <p id="engine-problem" class="problem" role="alert" hidden></p>
+
+  <section class="status" aria-labelledby="status-title">
+    <h2 id="status-title" class="visually-hidden">${t('Progress')}</h2>
+    <div class="status-line">
+      <span id="run-status" class="badge" role="status" aria-live="polite"></span>
+      <span id="run-title"></span>
+    </div>
+    <progress id="progress" max="1" value="0" aria-label="${t('Training progress')}"></progress>
+    <p id="progress-text" class="muted"></p>
+    <p id="best" class="best" hidden></p>
+    <p id="run-problem" class="problem" role="alert" hidden></p>
+    <p id="no-run" class="empty"></p>
   </section>
-  <section class="training" aria-labelledby="loss-title">
-    <h2 id="loss-title">${t('Training loss')}</h2>
-    <div class="chart">
-      <canvas id="loss-chart" data-points="0" role="img" aria-label="${t('Training loss by step')}"></canvas>
-      <p id="no-run" class="empty">${t('No training run yet')}</p>
+
+  <section class="charts" aria-label="${t('Training curves')}">
+    <figure class="card">
+      <figcaption id="loss-title">${t('Loss')}</figcaption>
+      <div class="chart"><canvas id="loss-chart" data-points="0" role="img" aria-labelledby="loss-title"></canvas></div>
+    </figure>
+    <figure class="card">
+      <figcaption id="metrics-title">${t('Accuracy and macro F1 (validation)')}</figcaption>
+      <div class="chart"><canvas id="metrics-chart" data-points="0" role="img" aria-labelledby="metrics-title"></canvas></div>
+    </figure>
+    <figure class="card">
+      <figcaption id="lr-title">${t('Learning rate')}</figcaption>
+      <div class="chart"><canvas id="lr-chart" data-points="0" role="img" aria-labelledby="lr-title"></canvas></div>
+    </figure>
+  </section>
+
+  <section class="results" aria-labelledby="results-title">
+    <h2 id="results-title">${t('Evaluation')}</h2>
+    <p id="eval-caption" class="muted"></p>
+    <div class="tables">
+      <div class="table-wrap"><table id="confusion" aria-label="${t('Confusion matrix')}"></table></div>
+      <div class="table-wrap"><table id="per-class" aria-label="${t('Per-class metrics')}"></table></div>
+    </div>
+    <p id="test-result" class="muted" hidden></p>
+  </section>
+
+  <section class="details">
+    <div>
+      <h2 id="run-details-title">${t('This run')}</h2>
+      <dl aria-labelledby="run-details-title">
+        <dt>${t('Base model')}</dt><dd id="run-model">—</dd>
+        <dt>${t('Classes')}</dt><dd id="run-labels">—</dd>
+        <dt>${t('Model folder')}</dt><dd id="out-dir">—</dd>
+      </dl>
+      <h2 id="engine-title">${t('Engine')}</h2>
+      <dl aria-labelledby="engine-title">
+        <dt>${t('Backend')}</dt><dd id="backend">${t('loading…')}</dd>
+        <dt>${t('Model in use')}</dt><dd id="model">${t('loading…')}</dd>
+        <dt>${t('Labels')}</dt><dd id="labels">${t('loading…')}</dd>
+      </dl>
+      <p id="engine-problem" class="problem" role="alert" hidden></p>
+    </div>
+    <div>
+      <h2 id="dataset-title">${t('Dataset')}</h2>
+      <div id="dataset" aria-labelledby="dataset-title"><p class="muted">—</p></div>
     </div>
   </section>
+  <script type="application/json" id="strings" nonce="${nonce}">${escapeJson(strings)}</script>
   <script nonce="${nonce}" src="${asset('webview.js')}"></script>
 </body>
 </html>`;
@@ -150,4 +299,9 @@ function renderPage(webview: vscode.Webview, extensionUri: vscode.Uri): string {
 
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** JSON that cannot close its <script> element. */
+function escapeJson(value: unknown): string {
+  return JSON.stringify(value).replace(/</g, '\\u003c');
 }

@@ -16,6 +16,8 @@ import { version as serverVersion } from '../../package.json';
 import { BACKEND_CHOICES, type BackendChoice, initBackend } from './engine/backend';
 import { isUserError } from './engine/errors';
 import { ClassifierCache } from './models';
+import { registerPredictions } from './predictions';
+import { registerTraining } from './training/register';
 import {
   engineInfo,
   type EngineInfo,
@@ -41,7 +43,12 @@ connection.onInitialize((params): InitializeResult => {
 
 connection.onRequest(predict, (params) => answer(() => predictTexts(params)));
 connection.onRequest(engineInfo, (params) => answer(() => describeEngine(params)));
-connection.onShutdown(() => classifiers.dispose());
+registerPredictions(connection, (model) => startBackend().then(() => classifiers.get(model)));
+const training = registerTraining(connection, { settings: () => options, startBackend });
+connection.onShutdown(async () => {
+  await training.shutdown();
+  classifiers.dispose();
+});
 connection.listen();
 
 async function predictTexts({ model, texts, maxLength }: PredictParams): Promise<PredictResult> {
@@ -97,6 +104,7 @@ function readInitOptions(raw: unknown): ServerInitOptions {
     backend,
     cacheDir: typeof given.cacheDir === 'string' ? given.cacheDir : undefined,
     nativeSearchPaths: Array.isArray(given.nativeSearchPaths) ? given.nativeSearchPaths.filter(isString) : [],
+    runsDir: typeof given.runsDir === 'string' ? given.runsDir : undefined,
   };
 }
 

@@ -12,6 +12,7 @@ import type { ClassifierInfo, Prediction } from '../server/engine/classifier-api
 import type { DatasetCandidate, DatasetSummary } from '../server/engine/data';
 import type { UserError } from '../server/engine/errors';
 import type { FineTuneEvent, FineTuneRequest } from '../server/engine/fine-tune';
+import type { RunStatus } from './run-status';
 
 export type { ClassifierInfo, Prediction };
 
@@ -146,12 +147,7 @@ export interface ModelChoices {
 
 export const modelChoices = new RequestType<ModelChoicesParams, ModelChoices, void>('bertWorkbench/modelChoices');
 
-/** preparing: reading data, loading or downloading the model; training: steps running. */
-export type RunStatus = 'preparing' | 'training' | 'completed' | 'early-stopped' | 'cancelled' | 'failed' | 'interrupted';
-
-export const activeRunStatuses: readonly RunStatus[] = ['preparing', 'training'];
-/** Runs that stopped with checkpoints behind them, which `resumeRun` continues. */
-export const resumableRunStatuses: readonly RunStatus[] = ['interrupted', 'cancelled'];
+export { activeRunStatuses, resumableRunStatuses, RUN_ID_PATTERN, type RunStatus } from './run-status';
 
 export interface RunProgress {
   step: number;
@@ -229,10 +225,54 @@ export interface RunEventParams {
   run: RunInfo;
   /** The engine event that changed the run; absent when only its status changed. */
   event?: FineTuneEvent;
+  /** The event's place in the run's history (`RunHistory.events`), to spot one missed or seen twice. */
+  index?: number;
 }
 
 /** Server → client, for every change of every run. */
 export const runEvent = new NotificationType<RunEventParams>('bertWorkbench/runEvent');
+
+// ---- inline predictions: end-of-line annotations and hovers (extension ⇄ language server) -----
+
+/**
+ * `visible`: texts on screen, predicted first. `nearby`: texts a page above or below, predicted
+ * when nothing visible waits.
+ */
+export type InlinePriority = 'visible' | 'nearby';
+
+export interface InlinePredictParams {
+  /** A model folder, a Hub id, or `builtin:tiny-bert`. */
+  model: string;
+  /** Lines, sentences or paragraphs of a document, as the model reads them. */
+  texts: string[];
+  /** Truncate each text to this many tokens, [CLS] and [SEP] included. */
+  maxLength?: number;
+  priority: InlinePriority;
+}
+
+/** A prediction without its text and logits: what an annotation and a hover show. */
+export type InlinePrediction = Pick<Prediction, 'label' | 'probs'>;
+
+export interface InlineModelInfo {
+  /** The classes, in the model's order. */
+  labels: string[];
+  modelRef: string;
+  modelDir: string;
+  /** When the model folder was written by a training run here (ISO time); absent for other models. */
+  trainedAt?: string;
+}
+
+export interface InlinePredictResult {
+  /** One per text, in order. */
+  predictions: InlinePrediction[];
+  model: InlineModelInfo;
+}
+
+/**
+ * Predictions for annotations and hovers: cached by text on the server, visible texts first,
+ * cancellable (the client cancels when the document closes or the view moves on).
+ */
+export const predictInline = new RequestType<InlinePredictParams, InlinePredictResult, void>('bertWorkbench/predictInline');
 
 // ---- extension ⇄ training panel (webview postMessage) -----------------------------------------
 
@@ -253,9 +293,6 @@ export type HostToPanelMessage =
   | { type: 'history'; history: RunHistory }
   /** A run changed; the panel applies it when it shows that run, and follows a new run. */
   | ({ type: 'runEvent' } & RunEventParams);
-
-/** Run ids as the server makes them: safe to echo back. */
-export const RUN_ID_PATTERN = /^[\w.-]{1,80}$/;
 
 export type PanelToHostMessage =
   /** The panel's script has loaded and listens; `runId` is the run it showed before (its saved state). */

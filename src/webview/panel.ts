@@ -1,47 +1,237 @@
 /**
  * The training panel's page script (runs in the webview, bundled with chart.js into
- * dist/webview.js). It renders what the extension posts and keeps no state of its own: the
- * server owns the runs, so a reopened panel simply asks again.
+ * dist/webview.js). It renders what the extension posts and keeps no training state of its own:
+ * the server owns the runs, so a reopened or restored panel asks for them again. The only thing it
+ * remembers (webview state) is which run it was showing.
  *
- * The page marks its state for tests and styles: `body[data-state]` is loading | ready |
- * unavailable, `body[data-backend]` and `body[data-model]` name the engine, and
- * `#loss-chart[data-points]` counts the plotted loss points.
+ * State for tests and styles on <body>: `data-state` (engine: loading | ready | unavailable),
+ * `data-backend`, `data-model` (the model predictions use), `data-run-id`, `data-run-status`
+ * (none | preparing | training | completed | early-stopped | cancelled | failed | interrupted),
+ * `data-run-model`, `data-resumed-from`, `data-events` (events shown), `data-evals`, `data-best-step` (once the run
+ * ended). Each chart canvas has `data-points` and `data-series` (see charts.ts).
  */
-import {
-  Chart,
-  type ChartConfiguration,
-  Legend,
-  LinearScale,
-  LineController,
-  LineElement,
-  PointElement,
-  Tooltip,
-} from 'chart.js';
-import type { HostToPanelMessage, PanelEngineState, PanelToHostMessage } from '../shared/protocol';
+import type { FineTuneEvent } from '../server/engine/fine-tune';
+import type { ClassificationMetrics } from '../server/engine/train/metrics';
+import type { HostToPanelMessage, PanelEngineState, PanelToHostMessage, RunHistory, RunInfo } from '../shared/protocol';
+import { activeRunStatuses, resumableRunStatuses } from '../shared/run-status';
+import { TrainingCharts } from './charts';
+import { duration, pct, t } from './strings';
+import { renderConfusion, renderDataset, renderPerClass } from './tables';
 
 interface VsCodeApi {
   postMessage(message: PanelToHostMessage): void;
+  getState(): { runId?: string } | undefined;
+  setState(state: { runId?: string }): void;
 }
 declare function acquireVsCodeApi(): VsCodeApi;
 
-Chart.register(LineController, LineElement, PointElement, LinearScale, Legend, Tooltip);
-
 const vscode = acquireVsCodeApi();
-const canvas = element<HTMLCanvasElement>('loss-chart');
-const lossChart = createLossChart(canvas);
+const charts = new TrainingCharts();
+const runs = new Map<string, RunInfo>();
+/** The run on show and how many of its events have been applied. */
+let shown: { run: RunInfo; events: number; evals: number } | undefined;
 
 window.addEventListener('message', (event: MessageEvent<unknown>) => {
   const message = parseHostMessage(event.data);
-  if (message?.type === 'engineInfo') showEngine(message.engine);
-  if (message?.type === 'engineUnavailable') showUnavailable(message.reason);
+  if (message) receive(message);
 });
-element('refresh').addEventListener('click', () => {
-  document.body.dataset.state = 'loading';
-  vscode.postMessage({ type: 'refresh' });
-});
-// VS Code switches the body's theme class (vscode-light, vscode-dark, …): recolour the chart.
-new MutationObserver(() => applyTheme(lossChart)).observe(document.body, { attributeFilter: ['class'] });
-vscode.postMessage({ type: 'ready' });
+wireButtons();
+renderRun(undefined);
+vscode.postMessage({ type: 'ready', runId: vscode.getState()?.runId });
+
+function receive(message: HostToPanelMessage): void {
+  switch (message.type) {
+    case 'engineInfo':
+      return showEngine(message.engine);
+    case 'engineUnavailable':
+      return showUnavailable(message.reason);
+    case 'runs':
+      runs.clear();
+      for (const run of message.runs) runs.set(run.id, run);
+      renderRunPicker();
+      if (!shown) renderRun(undefined);
+      return;
+    case 'history':
+      return showHistory(message.history);
+    case 'runEvent':
+      return applyRunEvent(message.run, message.event, message.index);
+  }
+}
+
+function showHistory({ run, events }: RunHistory): void {
+  shown = { run, events: 0, evals: 0 };
+  runs.set(run.id, run);
+  vscode.setState({ runId: run.id });
+  charts.clear();
+  for (const id of ['confusion', 'per-class']) element(id).replaceChildren();
+  element('dataset').replaceChildren(paragraph('—', 'muted'));
+  element('eval-caption').textContent = '';
+  element('test-result').hidden = true;
+  for (const event of events) applyEvent(event);
+  renderRunPicker();
+  renderRun(run);
+}
+
+function applyRunEvent(run: RunInfo, event: FineTuneEvent | undefined, index: number | undefined): void {
+  const isNew = !runs.has(run.id);
+  runs.set(run.id, run);
+  if (isNew) renderRunPicker();
+  else updatePickerLabel(run);
+  if (shown?.run.id !== run.id) {
+    // A new run starting is what the user wants to watch, unless the one on show is still going.
+    if (isNew && !(shown && activeRunStatuses.includes(shown.run.status))) vscode.postMessage({ type: 'showRun', runId: run.id });
+    return;
+  }
+  shown.run = run;
+  if (event && index !== undefined && index > shown.events) {
+    vscode.postMessage({ type: 'showRun', runId: run.id }); // missed some: replay
+    return;
+  }
+  if (event && (index === undefined || index === shown.events)) applyEvent(event);
+  renderRun(run);
+}
+
+function applyEvent(event: FineTuneEvent): void {
+  if (!shown) return;
+  shown.events += 1;
+  switch (event.event) {
+    case 'dataset':
+      renderDataset(element('dataset'), event.summary);
+      break;
+    case 'start':
+      element('run-labels').textContent = event.labels.join(', ');
+      break;
+    case 'step':
+      charts.add(event);
+      break;
+    case 'eval':
+      if (event.split === 'test') {
+        showTestResult(event.metrics);
+        break;
+      }
+      shown.evals += 1;
+      charts.add(event);
+      showEvaluation(event.metrics, event.step, event.epoch);
+      break;
+    case 'done':
+      charts.markBest(event.bestStep);
+      break;
+  }
+  document.body.dataset.events = String(shown.events);
+  document.body.dataset.evals = String(shown.evals);
+}
+
+function showEvaluation(metrics: ClassificationMetrics, step: number, epoch: number): void {
+  element('eval-caption').textContent = t('Validation at step {0} (epoch {1})', step, epoch.toFixed(2));
+  renderConfusion(element<HTMLTableElement>('confusion'), metrics);
+  renderPerClass(element<HTMLTableElement>('per-class'), metrics);
+}
+
+function showTestResult(metrics: ClassificationMetrics): void {
+  const p = element('test-result');
+  p.textContent = t('Test split: accuracy {0}, macro F1 {1}', pct(metrics.accuracy), pct(metrics.macroF1));
+  p.hidden = false;
+}
+
+/** Status, progress, best result, problem and buttons of the run on show (or the empty state). */
+function renderRun(run: RunInfo | undefined): void {
+  const active = run !== undefined && activeRunStatuses.includes(run.status);
+  const ended = run !== undefined && !active;
+  Object.assign(document.body.dataset, {
+    runId: run?.id ?? '',
+    runStatus: run?.status ?? 'none',
+    runModel: run?.model ?? '',
+    resumedFrom: run?.resumedFrom ?? '',
+    bestStep: ended && run.best ? String(run.best.step) : '',
+  });
+  const empty = element('no-run');
+  empty.hidden = run !== undefined;
+  empty.textContent = runs.size === 0 ? `${t('No training run yet')}. ${t('Run the command "Fine-tune on Workspace Data" to start one.')}` : '';
+  element('run-status').textContent = run ? t(run.status) : '';
+  element('run-title').textContent = run ? `${run.title}${run.resumedFrom ? ` (${t('resumed from {0}', run.resumedFrom)})` : ''}` : '';
+  element('run-model').textContent = run?.model ?? '—';
+  element('out-dir').textContent = run?.outDir ?? '—';
+  renderProgress(run);
+  renderBest(run);
+  const problem = element('run-problem');
+  problem.hidden = !run?.error;
+  problem.textContent = run?.error ? [run.error.file && `${run.error.file}${run.error.line ? `:${run.error.line}` : ''}`, run.error.message, run.error.fix].filter(Boolean).join(' — ') : '';
+  button('stop').disabled = !active;
+  button('resume').hidden = !(run && resumableRunStatuses.includes(run.status));
+  button('open-folder').disabled = !run || run.status === 'preparing' || run.status === 'failed';
+  button('export-csv').disabled = !shown || shown.events === 0;
+}
+
+function renderProgress(run: RunInfo | undefined): void {
+  const bar = element<HTMLProgressElement>('progress');
+  const p = run?.progress;
+  const share = p && p.totalSteps > 0 ? Math.min(1, p.step / p.totalSteps) : 0;
+  bar.value = share;
+  bar.setAttribute('aria-valuetext', pct(share, 0));
+  bar.hidden = !run;
+  const text = element('progress-text');
+  if (!run) text.textContent = '';
+  else if (!p) text.textContent = run.activity ?? t('Reading the data and loading the model…');
+  else {
+    const parts = [t('epoch {0}/{1}', p.epoch.toFixed(2), p.epochs), t('step {0}/{1}', p.step, p.totalSteps)];
+    if (p.samplesPerSec !== undefined) parts.push(t('{0} samples/s', p.samplesPerSec.toFixed(1)));
+    if (activeRunStatuses.includes(run.status) && p.etaSec !== undefined) parts.push(t('ETA {0}', duration(p.etaSec)));
+    if (run.backend) parts.push(run.backend);
+    text.textContent = parts.join(' · ');
+  }
+}
+
+function renderBest(run: RunInfo | undefined): void {
+  const best = element('best');
+  best.hidden = !run?.best;
+  if (!run?.best) return;
+  const ended = !activeRunStatuses.includes(run.status);
+  const template = ended ? 'Best: epoch {0} (step {1}) — accuracy {2}, macro F1 {3}' : 'Best so far: epoch {0} (step {1}) — accuracy {2}, macro F1 {3}';
+  best.textContent = t(template, run.best.epoch.toFixed(2), run.best.step, pct(run.best.accuracy), pct(run.best.macroF1));
+  best.classList.toggle('final', ended);
+}
+
+function renderRunPicker(): void {
+  const select = element<HTMLSelectElement>('run-select');
+  select.replaceChildren(...[...runs.values()].sort((a, b) => b.id.localeCompare(a.id)).map(runOption));
+  select.value = shown?.run.id ?? '';
+  select.disabled = runs.size === 0;
+}
+
+function updatePickerLabel(run: RunInfo): void {
+  const option = Array.from(element<HTMLSelectElement>('run-select').options).find((o) => o.value === run.id);
+  if (option) option.textContent = runLabel(run);
+}
+
+function runOption(run: RunInfo): HTMLOptionElement {
+  const option = document.createElement('option');
+  option.value = run.id;
+  option.textContent = runLabel(run);
+  return option;
+}
+
+function runLabel(run: RunInfo): string {
+  const when = new Date(run.createdAt).toLocaleString();
+  return t('{0} · {1} · {2}', run.title, t(run.status), when);
+}
+
+function wireButtons(): void {
+  const withRun = (type: 'stop' | 'resume' | 'openModelFolder' | 'exportCsv') => () => {
+    if (shown) vscode.postMessage({ type, runId: shown.run.id });
+  };
+  button('stop').addEventListener('click', withRun('stop'));
+  button('resume').addEventListener('click', withRun('resume'));
+  button('open-folder').addEventListener('click', withRun('openModelFolder'));
+  button('export-csv').addEventListener('click', withRun('exportCsv'));
+  button('refresh').addEventListener('click', () => {
+    document.body.dataset.state = 'loading';
+    vscode.postMessage({ type: 'refresh' });
+  });
+  element<HTMLSelectElement>('run-select').addEventListener('change', (event) => {
+    const runId = (event.target as HTMLSelectElement).value;
+    if (runId) vscode.postMessage({ type: 'showRun', runId });
+  });
+}
 
 function showEngine(engine: PanelEngineState): void {
   element('backend').textContent = engine.backend;
@@ -59,72 +249,54 @@ function showUnavailable(reason: string): void {
   Object.assign(document.body.dataset, { state: 'unavailable', backend: '', model: '' });
 }
 
-function createLossChart(target: HTMLCanvasElement): Chart<'line', { x: number; y: number }[]> {
-  const reduceMotion = window.matchMedia('(prefers-reduced-motion: reduce)').matches;
-  const config: ChartConfiguration<'line', { x: number; y: number }[]> = {
-    type: 'line',
-    data: { datasets: [{ label: 'loss', data: [], borderWidth: 2, pointRadius: 0, tension: 0.2 }] },
-    options: {
-      animation: reduceMotion ? false : undefined,
-      maintainAspectRatio: false,
-      parsing: false,
-      scales: {
-        x: { type: 'linear', min: 0, suggestedMax: 10, title: { display: true, text: 'step' } },
-        y: { type: 'linear', suggestedMin: 0, suggestedMax: 1, title: { display: true, text: 'loss' } },
-      },
-      plugins: { legend: { display: false } },
-    },
-  };
-  const chart = new Chart(target, config);
-  applyTheme(chart);
-  showPointCount(chart);
-  return chart;
-}
-
-/** Takes the chart's colours from the VS Code theme's CSS variables. */
-function applyTheme(chart: Chart<'line', { x: number; y: number }[]>): void {
-  const css = getComputedStyle(document.body);
-  const color = (name: string, fallback: string) => css.getPropertyValue(name).trim() || fallback;
-  const foreground = color('--vscode-foreground', '#888');
-  const grid = color('--vscode-editorWidget-border', 'rgba(128,128,128,0.3)');
-  const line = color('--vscode-charts-blue', '#3794ff');
-  const dataset = chart.data.datasets[0];
-  dataset.borderColor = line;
-  dataset.backgroundColor = line;
-  for (const scale of [chart.options.scales?.x, chart.options.scales?.y]) {
-    if (!scale) continue;
-    scale.ticks = { ...scale.ticks, color: foreground };
-    scale.grid = { ...scale.grid, color: grid };
-    if ('title' in scale && scale.title) scale.title.color = foreground;
-  }
-  chart.update();
-}
-
-function showPointCount(chart: Chart<'line', { x: number; y: number }[]>): void {
-  const points = chart.data.datasets[0].data.length;
-  canvas.dataset.points = String(points);
-  element('no-run').hidden = points > 0;
-}
-
+/** The host's messages, checked for the fields this page reads. */
 function parseHostMessage(data: unknown): HostToPanelMessage | undefined {
   if (typeof data !== 'object' || data === null) return undefined;
-  const message = data as Record<string, unknown>;
-  if (message.type === 'engineUnavailable' && typeof message.reason === 'string') {
-    return { type: 'engineUnavailable', reason: message.reason };
+  const m = data as Record<string, unknown>;
+  switch (m.type) {
+    case 'engineUnavailable':
+      return typeof m.reason === 'string' ? { type: m.type, reason: m.reason } : undefined;
+    case 'engineInfo':
+      return isEngineState(m.engine) ? { type: m.type, engine: m.engine } : undefined;
+    case 'runs':
+      return Array.isArray(m.runs) && m.runs.every(isRun) ? { type: m.type, runs: m.runs } : undefined;
+    case 'history': {
+      const h = m.history as Partial<RunHistory> | undefined;
+      return h && isRun(h.run) && Array.isArray(h.events) && h.events.every(isEvent) ? { type: m.type, history: h as RunHistory } : undefined;
+    }
+    case 'runEvent':
+      return isRun(m.run) && (m.event === undefined || isEvent(m.event)) && (m.index === undefined || typeof m.index === 'number')
+        ? { type: m.type, run: m.run, event: m.event, index: m.index }
+        : undefined;
+    default:
+      return undefined;
   }
-  if (message.type === 'engineInfo' && isEngineState(message.engine)) return { type: 'engineInfo', engine: message.engine };
-  return undefined;
+}
+
+function isRun(value: unknown): value is RunInfo {
+  const r = value as Partial<RunInfo> | undefined;
+  return typeof r === 'object' && r !== null && typeof r.id === 'string' && typeof r.status === 'string' && typeof r.title === 'string';
+}
+
+function isEvent(value: unknown): value is FineTuneEvent {
+  return typeof value === 'object' && value !== null && typeof (value as { event?: unknown }).event === 'string';
 }
 
 function isEngineState(value: unknown): value is PanelEngineState {
   if (typeof value !== 'object' || value === null) return false;
   const { backend, model, labels } = value as Record<string, unknown>;
-  return (
-    typeof backend === 'string' &&
-    typeof model === 'string' &&
-    Array.isArray(labels) &&
-    labels.every((label) => typeof label === 'string')
-  );
+  return typeof backend === 'string' && typeof model === 'string' && Array.isArray(labels) && labels.every((label) => typeof label === 'string');
+}
+
+function paragraph(text: string, className: string): HTMLParagraphElement {
+  const p = document.createElement('p');
+  p.textContent = text;
+  p.className = className;
+  return p;
+}
+
+function button(id: string): HTMLButtonElement {
+  return element<HTMLButtonElement>(id);
 }
 
 function element<T extends HTMLElement = HTMLElement>(id: string): T {

@@ -6,21 +6,33 @@ import { join } from 'node:path';
 import { run } from 'node:test';
 import { spec } from 'node:test/reporters';
 import { fileURLToPath } from 'node:url';
+import { startSuiteServer } from './lib/suite-server.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const files = readdirSync(here)
   .filter((name) => name.endsWith('.e2e.mjs'))
+  // The smoke test first: it empties the screenshots folder that the other files add to.
+  .sort((a, b) => (b === 'workbench.e2e.mjs') - (a === 'workbench.e2e.mjs') || a.localeCompare(b))
   .map((name) => join(here, name));
+
+// One code-server for the files that use it (lib/suite-server.mjs), with the .vsix installed.
+const suite = await startSuiteServer(join(here, '..', '..', 'dist', 'bert-workbench.vsix')).catch((error) => {
+  console.error(`e2e: the suite's code-server did not start: ${error.message}`);
+  process.exit(1);
+});
 
 const started = Date.now();
 const counts = { passed: 0, failed: 0 };
-const stream = run({ files, concurrency: 1, timeout: 170_000 });
+// Per file: training.e2e.mjs trains four times and opens a second window (about 90 s here).
+const stream = run({ files, concurrency: 1, timeout: 240_000 });
 // Count tests, not the suites around them; a file that crashes counts as a failure.
 stream.on('test:pass', ({ details }) => details.type !== 'suite' && (counts.passed += 1));
 stream.on('test:fail', ({ details }) => details.type !== 'suite' && (counts.failed += 1));
 const report = stream.compose(new spec());
 report.pipe(process.stdout, { end: false });
-report.on('end', () => {
+report.on('end', async () => {
+  const { killed } = await suite.stop();
+  if (killed) console.log(`# the suite's code-server: ${killed} process(es) needed SIGKILL`);
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   console.log(`${counts.passed} passed, ${counts.failed} failed (e2e suite ${seconds} s)`);
   process.exitCode = counts.failed > 0 || counts.passed === 0 ? 1 : 0;

@@ -156,7 +156,7 @@ function proseBlocks(lines: readonly string[], markdown: boolean): Piece[][] {
       close();
       const closeMarker = HEADING_CLOSE.exec(text.slice(heading[0].length));
       const end = closeMarker ? heading[0].length + closeMarker.index : text.length;
-      const span = trimmedSpan(text.slice(0, end), heading[0].length);
+      const span = trimmedSpan(text, heading[0].length, end);
       if (span.end > span.start) blocks.push([{ line, ...span }]);
       inList = false;
       continue;
@@ -183,10 +183,10 @@ function proseBlocks(lines: readonly string[], markdown: boolean): Piece[][] {
   return blocks;
 }
 
-/** `[start, end)` of `text` from `from` on, without the whitespace around it. */
-function trimmedSpan(text: string, from: number): { start: number; end: number } {
+/** `[start, end)` of `text` between `from` and `to`, without the whitespace around it. */
+function trimmedSpan(text: string, from: number, to = text.length): { start: number; end: number } {
   let start = from;
-  let end = text.length;
+  let end = to;
   while (start < end && /\s/.test(text[start])) start++;
   while (end > start && /\s/.test(text[end - 1])) end--;
   return { start, end };
@@ -212,8 +212,14 @@ function joinBlock(lines: readonly string[], block: readonly Piece[]): JoinedBlo
     text,
     position(offset, isEnd) {
       const at = isEnd ? offset - 1 : offset;
+      // The last piece that starts at or before `at` (binary search: a paragraph may have thousands).
       let k = 0;
-      while (k + 1 < offsets.length && offsets[k + 1] <= at) k++;
+      let high = offsets.length - 1;
+      while (k < high) {
+        const middle = (k + high + 1) >>> 1;
+        if (offsets[middle] <= at) k = middle;
+        else high = middle - 1;
+      }
       const piece = block[k];
       const within = Math.min(Math.max(at - offsets[k], 0), piece.end - piece.start - 1);
       return { line: piece.line, character: piece.start + within + (isEnd ? 1 : 0) };
@@ -242,7 +248,7 @@ export function sentenceSpans(text: string): Array<readonly [number, number]> {
   const spans: Array<readonly [number, number]> = [];
   let start = 0;
   const push = (from: number, to: number) => {
-    const span = trimmedSpan(text.slice(0, to), from);
+    const span = trimmedSpan(text, from, to);
     if (span.end > span.start) spans.push([span.start, span.end]);
   };
   for (const match of text.matchAll(TERMINATOR)) {
@@ -250,12 +256,14 @@ export function sentenceSpans(text: string): Array<readonly [number, number]> {
     const end = match.index + match[0].length;
     if (match.index < start) continue;
     if (!/^[。！？]/.test(punctuation)) {
-      const next = text.slice(end);
-      if (next !== '' && !/^\s/.test(next)) continue;
-      const following = next.trimStart();
+      if (end < text.length && !/\s/.test(text[end])) continue;
       const ellipsis = punctuation.includes('…') || punctuation.includes('..');
-      if (ellipsis && following !== '' && !/^\p{Lu}/u.test(following)) continue;
-      if (punctuation === '.' && isAbbreviation(text.slice(start, match.index))) continue;
+      if (ellipsis) {
+        let next = end;
+        while (next < text.length && /\s/.test(text[next])) next++;
+        if (next < text.length && !/\p{Lu}/u.test(text[next])) continue;
+      }
+      if (punctuation === '.' && isAbbreviation(text.slice(Math.max(start, match.index - 40), match.index))) continue;
     }
     push(start, end);
     start = end;

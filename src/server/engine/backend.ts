@@ -8,6 +8,10 @@
  * The native packages are not dependencies of the extension: their install step downloads
  * libtensorflow, which fails offline and would break `npm ci`. They are looked up at run time,
  * in Node's normal resolution paths and in the extra folders given (e.g. the extension's storage).
+ *
+ * On wasm, matrix products go to ONNX Runtime's native GEMM (ops/ort-gemm.ts) when onnxruntime-node
+ * loads; else wasm computes them itself. `BERT_WORKBENCH_GEMM=wasm` turns the provider off (for
+ * comparisons), `=onnxruntime` makes its absence an error.
  */
 import * as tf from './tf';
 import '@tensorflow/tfjs-backend-cpu';
@@ -16,6 +20,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { UserError } from './errors';
+import { installOrtGemm, uninstallOrtGemm } from './ops/ort-gemm';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export type BackendChoice = 'auto' | BackendName;
@@ -28,7 +33,15 @@ export interface BackendReport {
   provider: string;
   /** Why the more preferred ones were not used (empty when the first choice loaded). */
   skipped: string[];
+  /** What computes matrix products: ONNX Runtime's GEMM inside the wasm backend, or the backend itself. */
+  gemm: 'onnxruntime' | BackendName;
+  /** The ONNX Runtime version and threads; or, on wasm without it, why (e.g. not installed). */
+  gemmNote?: string;
 }
+
+export type GemmChoice = 'auto' | 'onnxruntime' | 'wasm';
+const GEMM_VARIABLE = 'BERT_WORKBENCH_GEMM';
+const GEMM_CHOICES: readonly GemmChoice[] = ['auto', 'onnxruntime', 'wasm'];
 
 const NATIVE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
 const WASM_FILE = 'tfjs-backend-wasm-simd.wasm';
@@ -61,7 +74,7 @@ async function selectBackend(choice: BackendChoice, nativeSearchPaths: string[])
   const skipped: string[] = [];
   if (choice === 'auto' || choice === 'tensorflow') {
     const native = loadNative(nativeSearchPaths, skipped);
-    if (native && (await tf.setBackend('tensorflow'))) return { name: 'tensorflow', provider: native, skipped };
+    if (native && (await tf.setBackend('tensorflow'))) return { name: 'tensorflow', provider: native, skipped, gemm: 'tensorflow' };
     if (choice === 'tensorflow') {
       throw new UserError({
         kind: 'backend-unavailable',
@@ -72,7 +85,7 @@ async function selectBackend(choice: BackendChoice, nativeSearchPaths: string[])
   }
   if (choice === 'auto' || choice === 'wasm') {
     const wasm = await loadWasm();
-    if (wasm === true) return { name: 'wasm', provider: '@tensorflow/tfjs-backend-wasm', skipped };
+    if (wasm === true) return { name: 'wasm', provider: '@tensorflow/tfjs-backend-wasm', skipped, ...wasmGemm() };
     skipped.push(`wasm: ${wasm}`);
     if (choice === 'wasm') {
       throw new UserError({
@@ -83,7 +96,33 @@ async function selectBackend(choice: BackendChoice, nativeSearchPaths: string[])
     }
   }
   await tf.setBackend('cpu');
-  return { name: 'cpu', provider: '@tensorflow/tfjs-backend-cpu', skipped };
+  return { name: 'cpu', provider: '@tensorflow/tfjs-backend-cpu', skipped, gemm: 'cpu' };
+}
+
+/** Installs the ONNX Runtime GEMM provider on the wasm backend unless `BERT_WORKBENCH_GEMM` says no. */
+function wasmGemm(): Pick<BackendReport, 'gemm' | 'gemmNote'> {
+  const choice = (process.env[GEMM_VARIABLE] || 'auto') as GemmChoice;
+  if (!GEMM_CHOICES.includes(choice)) {
+    throw new UserError({
+      kind: 'bad-argument',
+      message: `Unknown ${GEMM_VARIABLE} "${choice}".`,
+      fix: `Set it to one of: ${GEMM_CHOICES.join(', ')}, or unset it.`,
+    });
+  }
+  if (choice === 'wasm') {
+    uninstallOrtGemm();
+    return { gemm: 'wasm', gemmNote: `ONNX Runtime turned off by ${GEMM_VARIABLE}=wasm` };
+  }
+  const status = installOrtGemm();
+  if (status.installed) return { gemm: 'onnxruntime', gemmNote: `onnxruntime-node ${status.version}, ${status.threads} thread(s)` };
+  if (choice === 'onnxruntime') {
+    throw new UserError({
+      kind: 'backend-unavailable',
+      message: `ONNX Runtime's GEMM cannot be used: ${status.reason}.`,
+      fix: `Unset ${GEMM_VARIABLE} to let the wasm backend compute products itself.`,
+    });
+  }
+  return { gemm: 'wasm', gemmNote: status.reason };
 }
 
 /** Requires the first native package that loads; it registers the 'tensorflow' backend itself. */

@@ -53,7 +53,11 @@ export class TrainingRuns {
   private active: ActiveRun | undefined;
 
   constructor(private readonly options: RunsOptions) {
-    for (const run of options.journal?.load() ?? []) this.runs.set(run.info.id, run);
+    for (const run of options.journal?.load() ?? []) {
+      // A run cut short has no last status line: where it got to is in its events.
+      if (run.info.status === 'interrupted') run.info = { ...replay(run.info, run.events), status: 'interrupted' };
+      this.runs.set(run.info.id, run);
+    }
     this.forgetOld();
   }
 
@@ -161,7 +165,7 @@ export class TrainingRuns {
     this.options.journal?.event(run.info.id, event);
     run.info = { ...run.info, ...changesFrom(event, run.info, active.shuttingDown) };
     if (event.event === 'done' || event.event === 'start') this.options.journal?.status(run.info);
-    this.options.notify({ run: run.info, event });
+    this.options.notify({ run: run.info, event, index: run.events.length - 1 });
   }
 
   private update(run: Run, changes: Partial<RunInfo>): void {
@@ -200,9 +204,13 @@ function changesFrom(event: FineTuneEvent, info: RunInfo, shuttingDown: boolean)
           etaSec: event.etaSec,
         },
       };
-    case 'eval':
-      if (event.split !== 'validation' || !event.isBest) return {};
-      return { best: { step: event.step, epoch: event.epoch, accuracy: event.metrics.accuracy, macroF1: event.metrics.macroF1 } };
+    case 'eval': {
+      if (event.split !== 'validation') return {};
+      // Progress reports are thinned out; an evaluation says exactly where the run is.
+      const progress = info.progress && { ...info.progress, step: event.step, epoch: event.epoch };
+      if (!event.isBest) return { progress };
+      return { progress, best: { step: event.step, epoch: event.epoch, accuracy: event.metrics.accuracy, macroF1: event.metrics.macroF1 } };
+    }
     case 'done':
       return {
         status: shuttingDown ? 'interrupted' : event.status,
@@ -212,6 +220,10 @@ function changesFrom(event: FineTuneEvent, info: RunInfo, shuttingDown: boolean)
     default:
       return {};
   }
+}
+
+function replay(info: RunInfo, events: FineTuneEvent[]): RunInfo {
+  return events.reduce((current, event) => ({ ...current, ...changesFrom(event, current, false) }), info);
 }
 
 /** The old run's steps and evaluations up to the checkpoint a resumed run continues from. */
@@ -231,9 +243,9 @@ function runError(error: unknown): RunError {
   return { message: error instanceof Error ? error.message : String(error) };
 }
 
-/** `20250101-120000-a1b2`: sortable by start time, unique. */
+/** `20250101-120000.123-a1b2` (UTC): sortable by start time, unique. */
 function newRunId(taken: Map<string, unknown>): string {
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 19);
   let id: string;
   do id = `${stamp}-${randomBytes(2).toString('hex')}`;
   while (taken.has(id));

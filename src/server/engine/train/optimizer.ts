@@ -6,12 +6,26 @@
  */
 import * as tf from '../tf';
 import { decaysWeight } from '../bert';
+import { hostData, ownHostData } from '../ops/matmul';
 
 export interface AdamWOptions {
   beta1?: number;
   beta2?: number;
   eps?: number;
   weightDecay?: number;
+  /** Update with TF.js ops even where the data is reachable from JS (for tests of both paths). */
+  opsOnly?: boolean;
+}
+
+interface Update {
+  param: tf.Variable;
+  grad: tf.Tensor;
+  m: tf.Variable;
+  v: tf.Variable;
+  decay: number;
+  stepSize: number;
+  k1: number;
+  k2: number;
 }
 
 /** The optimizer's state, for checkpoints: the step count and both moments of every parameter. */
@@ -28,6 +42,8 @@ export class AdamW {
   readonly beta2: number;
   readonly eps: number;
   readonly weightDecay: number;
+  /** Update with TF.js ops even where the data is reachable from JS (for tests of both paths). */
+  readonly opsOnly: boolean;
   private readonly m = new Map<string, tf.Variable>();
   private readonly v = new Map<string, tf.Variable>();
 
@@ -39,30 +55,86 @@ export class AdamW {
     this.beta2 = options.beta2 ?? 0.999;
     this.eps = options.eps ?? 1e-8;
     this.weightDecay = options.weightDecay ?? 0.01;
+    this.opsOnly = options.opsOnly ?? false;
   }
 
-  /** One update of every parameter that has a gradient, at learning rate `lr`. */
+  /**
+   * One update of every parameter that has a gradient, at learning rate `lr`:
+   *   m ← β1·m + (1 − β1)·g,  v ← β2·v + (1 − β2)·g²,
+   *   p ← p·(1 − lr·λ) − m / (√v·k1 + k2),  k1 = 1/(√(1 − β2ᵗ)·s), k2 = eps/s, s = lr/(1 − β1ᵗ)
+   * which is PyTorch's p − s·m/(√v/√(1 − β2ᵗ) + eps) with the scalars folded in.
+   *
+   * Where the data is reachable from JS (wasm, cpu) this is one loop over each parameter, updating the
+   * moments in place and writing the new parameter into a new tensor (a parameter's data must change
+   * identity: wasm caches packed weights under it). Elsewhere it is 11–12 element-wise ops, each
+   * intermediate freed as soon as it is used.
+   */
   apply(grads: Map<string, tf.Tensor>, lr: number): void {
     this.step += 1;
     const t = this.step;
     const stepSize = lr / (1 - this.beta1 ** t);
-    const correction2Sqrt = Math.sqrt(1 - this.beta2 ** t);
+    const k1 = 1 / (Math.sqrt(1 - this.beta2 ** t) * stepSize);
+    const k2 = this.eps / stepSize;
     for (const [name, grad] of grads) {
       const param = this.params.get(name);
       if (!param) throw new Error(`AdamW: no parameter ${name}`);
       const m = this.moment(this.m, name, param);
       const v = this.moment(this.v, name, param);
-      tf.tidy(() => {
-        const decay = decaysWeight(name) ? 1 - lr * this.weightDecay : 1;
-        const mNew = tf.add(tf.mul(m, this.beta1), tf.mul(grad, 1 - this.beta1));
-        const vNew = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(grad), 1 - this.beta2));
-        const denom = tf.add(tf.div(tf.sqrt(vNew), correction2Sqrt), this.eps);
-        const decayed = decay === 1 ? param : tf.mul(param, decay);
-        m.assign(mNew);
-        v.assign(vNew);
-        param.assign(tf.sub(decayed, tf.mul(tf.div(mNew, denom), stepSize)));
-      });
+      const decay = decaysWeight(name) ? 1 - lr * this.weightDecay : 1;
+      const update = { param, grad, m, v, decay, stepSize, k1, k2 };
+      if (!this.opsOnly && this.updateInJs(update)) continue;
+      this.updateWithOps(update);
     }
+  }
+
+  private updateInJs({ param, grad, m, v, decay, stepSize, k1, k2 }: Update): boolean {
+    const next = stepSize === 0 ? undefined : tf.zerosLike(param); // allocated before the views are taken
+    const [p, g] = [param, grad].map(hostData);
+    const [mv, vv] = [m, v].map(ownHostData); // written in place
+    const out = next && hostData(next);
+    if (!p || !g || !mv || !vv || (next && !out)) {
+      next?.dispose();
+      return false;
+    }
+    const { beta1: b1, beta2: b2 } = this;
+    const [c1, c2] = [1 - b1, 1 - b2];
+    const n = p.length;
+    if (!out) {
+      // lr 0 (the first warmup step): the moments move, the parameter does not.
+      for (let i = 0; i < n; i++) {
+        mv[i] = b1 * mv[i] + c1 * g[i];
+        vv[i] = b2 * vv[i] + c2 * g[i] * g[i];
+      }
+      return true;
+    }
+    for (let i = 0; i < n; i++) {
+      const gi = g[i];
+      if (gi === 0 && mv[i] === 0 && vv[i] === 0) {
+        // What the update below gives exactly, cheaper: an embedding row no batch has used yet
+        // (most of a vocabulary, early in a run) only decays.
+        out[i] = p[i] * decay;
+        continue;
+      }
+      const mi = b1 * mv[i] + c1 * gi;
+      const vi = b2 * vv[i] + c2 * gi * gi;
+      mv[i] = mi;
+      vv[i] = vi;
+      out[i] = p[i] * decay - mi / (Math.sqrt(vi) * k1 + k2);
+    }
+    replace(param, next!);
+    return true;
+  }
+
+  private updateWithOps({ param, grad, m, v, decay, stepSize, k1, k2 }: Update): void {
+    // A tidy for the scalars the ops make; the large intermediates are freed as soon as they are used.
+    tf.tidy(() => {
+      replace(m, combine(tf.mul(grad, 1 - this.beta1), tf.mul(m, this.beta1), tf.add));
+      replace(v, combine(chain(tf.square(grad), (x) => tf.mul(x, 1 - this.beta2)), tf.mul(v, this.beta2), tf.add));
+      if (stepSize === 0) return; // lr 0 (the first warmup step): the moments move, the parameter does not
+      const update = chain(tf.sqrt(v), (x) => tf.mul(x, k1), (x) => tf.add(x, k2), (x) => tf.div(m, x));
+      const decayed = decay === 1 ? tf.clone(param) : tf.mul(param, decay); // (combine frees it)
+      replace(param, combine(decayed, update, tf.sub));
+    });
   }
 
   state(): AdamWState {
@@ -104,12 +176,58 @@ export class AdamW {
   }
 }
 
-/** Scales gradients so that their global L2 norm is at most `maxNorm` (PyTorch's `clip_grad_norm_`); returns the norm before clipping. */
+/**
+ * Scales gradients so that their global L2 norm is at most `maxNorm` (PyTorch's `clip_grad_norm_`);
+ * returns the norm before clipping. When it clips, the gradients given are disposed.
+ */
 export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): { grads: Map<string, tf.Tensor>; norm: number } {
-  const norm = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))).dataSync()[0]);
+  const norm = Math.sqrt([...grads.values()].reduce((sum, g) => sum + sumOfSquares(g), 0));
   const coef = maxNorm / (norm + 1e-6);
   if (coef >= 1) return { grads, norm };
-  const clipped = new Map([...grads].map(([name, g]) => [name, tf.mul(g, coef)]));
-  tf.dispose([...grads.values()]);
+  // (tf.mul, one gradient at a time: wasm's vectorised multiply is ~3× faster than a JS loop here.)
+  const clipped = new Map<string, tf.Tensor>();
+  for (const [name, g] of grads) {
+    clipped.set(name, tf.mul(g, coef));
+    g.dispose();
+  }
   return { grads: clipped, norm };
+}
+
+/** Σ g², in one JS loop where the data is reachable from JS (four sums: no chain of dependent adds). */
+function sumOfSquares(g: tf.Tensor): number {
+  const data = hostData(g);
+  if (!data) return tf.tidy(() => tf.sum(tf.square(g)).dataSync()[0]);
+  let [s0, s1, s2, s3] = [0, 0, 0, 0];
+  const n = data.length;
+  const end = n - (n % 4);
+  for (let i = 0; i < end; i += 4) {
+    s0 += data[i] * data[i];
+    s1 += data[i + 1] * data[i + 1];
+    s2 += data[i + 2] * data[i + 2];
+    s3 += data[i + 3] * data[i + 3];
+  }
+  for (let i = end; i < n; i++) s0 += data[i] * data[i];
+  return s0 + s1 + s2 + s3;
+}
+
+/** Runs `steps` in turn on `first`, freeing each intermediate result as soon as the next is made. */
+function chain(first: tf.Tensor, ...steps: ((x: tf.Tensor) => tf.Tensor)[]): tf.Tensor {
+  return steps.reduce((x, step) => {
+    const next = step(x);
+    x.dispose();
+    return next;
+  }, first);
+}
+
+/** f(a, b), freeing a and b. */
+function combine(a: tf.Tensor, b: tf.Tensor, f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor): tf.Tensor {
+  const result = f(a, b);
+  tf.dispose([a, b]);
+  return result;
+}
+
+/** variable ← value, freeing value's own reference (the variable keeps the data). */
+function replace(variable: tf.Variable, value: tf.Tensor): void {
+  variable.assign(value);
+  value.dispose();
 }

@@ -1,0 +1,52 @@
+/**
+ * The English strings the training panel's script shows. The extension host localizes each with
+ * `vscode.l10n.t` and hands the page the translations; the page falls back to the English text.
+ * `{0}`, `{1}` are filled in by the page.
+ */
+export const PANEL_STRINGS = [
+  'No training run yet',
+  'Run the command "Fine-tune on Workspace Data" to start one.',
+  'preparing',
+  'training',
+  'completed',
+  'early-stopped',
+  'cancelled',
+  'failed',
+  'interrupted',
+  'Reading the data and loading the model…',
+  'step {0}/{1}',
+  'epoch {0}/{1}',
+  '{0} samples/s',
+  'ETA {0}',
+  'elapsed {0}',
+  'training loss',
+  'smoothed',
+  'validation loss',
+  'accuracy',
+  'macro F1',
+  'learning rate',
+  'step',
+  'Best: epoch {0} (step {1}) — accuracy {2}, macro F1 {3}',
+  'Best so far: epoch {0} (step {1}) — accuracy {2}, macro F1 {3}',
+  'Validation at step {0} (epoch {1})',
+  'true \\ predicted',
+  'class',
+  'precision',
+  'recall',
+  'F1',
+  'support',
+  'split',
+  'examples',
+  'train',
+  'validation',
+  'test',
+  'Rows: {0} read, {1} kept',
+  'Columns: text "{0}", label "{1}"',
+  'Always "{0}" (baseline): {1}',
+  'Tokens: median {0}, 90th percentile {1}, longest {2}',
+  'Test split: accuracy {0}, macro F1 {1}',
+  '{0} · {1} · {2}',
+  'resumed from {0}',
+] as const;
+
+export type PanelString = (typeof PANEL_STRINGS)[number];

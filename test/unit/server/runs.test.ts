@@ -1,0 +1,196 @@
+/**
+ * The server's run bookkeeping (src/server/training/runs.ts and journal.ts) with a fake engine:
+ * one run at a time, each run's whole history kept apart from the others, stop, failures with the
+ * user's mistake attached, the journal that outlives a server (runs cut short come back
+ * `interrupted`), and resuming with the history up to the last checkpoint.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UserError } from '../../../src/server/engine/errors';
+import type { FineTuneEvent, FineTuneHooks, FineTuneRequest } from '../../../src/server/engine/fine-tune';
+import { RunJournal } from '../../../src/server/training/journal';
+import { TrainingRuns, type FineTune } from '../../../src/server/training/runs';
+import type { RunEventParams, StartRunParams } from '../../../src/shared/protocol';
+
+const scratch = mkdtempSync(join(tmpdir(), 'runs-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** A fake engine: emits start, `steps` steps (one per tick, so that a stop lands between them), an eval and done. */
+function fakeEngine(steps = 5): { fineTune: FineTune; requests: FineTuneRequest[] } {
+  const requests: FineTuneRequest[] = [];
+  const fineTune: FineTune = async (request, { onEvent, signal }: FineTuneHooks) => {
+    requests.push(request);
+    const emit = (e: FineTuneEvent) => onEvent?.(e);
+    const from = request.resume ? 2 : 0;
+    emit({ event: 'start', runId: 'x', modelRef: request.model, backend: 'fake', totalSteps: steps, stepsPerEpoch: steps, epochs: 1, numTrain: 10, numValidation: 2, numTest: 2, labels: ['a', 'b'], numParameters: 1, trainableParameters: 1, ...(from ? { resumedFromStep: from } : {}) });
+    let status: 'completed' | 'cancelled' = 'completed';
+    let step = from;
+    for (; step < steps; step++) {
+      await new Promise((r) => setTimeout(r, 1));
+      if (signal?.aborted) {
+        status = 'cancelled';
+        break;
+      }
+      emit({ event: 'step', step: step + 1, totalSteps: steps, epoch: (step + 1) / steps, loss: 1 / (step + 1), learningRate: 1e-3, gradNorm: 1, samplesPerSec: 10, elapsedSec: 1, etaSec: steps - step - 1 });
+    }
+    const metrics = { n: 2, accuracy: 0.5, macroF1: 0.4, perClass: {}, confusion: [], loss: 0.7 };
+    emit({ event: 'eval', step, epoch: step / steps, split: 'validation', metrics, isBest: true });
+    emit({ event: 'done', status, modelDir: request.outDir, steps: step, bestStep: step, best: metrics, elapsedSec: 1 });
+    return {};
+  };
+  return { fineTune, requests };
+}
+
+function params(name: string): StartRunParams {
+  return { title: name, request: { data: `/data/${name}.csv`, model: 'builtin:tiny-bert', outDir: join(scratch, 'models', name) } };
+}
+
+function finished(runs: TrainingRuns): Promise<void> {
+  return new Promise((resolve) => {
+    const poll = () => (runs.activeRun ? setTimeout(poll, 5) : resolve());
+    poll();
+  });
+}
+
+test('a run reports every change, ends with its status, and keeps its whole history', async () => {
+  const seen: RunEventParams[] = [];
+  const runs = new TrainingRuns({ notify: (p) => seen.push(p), fineTune: fakeEngine().fineTune });
+  const run = runs.start(params('reviews'));
+  assert.equal(run.status, 'preparing');
+  assert.match(run.id, /^\d{8}-\d{6}\.\d{3}-[0-9a-f]{4}$/);
+  await finished(runs);
+  const history = runs.history(run.id)!;
+  assert.equal(history.run.status, 'completed');
+  assert.deepEqual(history.events.map((e) => e.event), ['start', 'step', 'step', 'step', 'step', 'step', 'eval', 'done']);
+  assert.deepEqual(history.run.progress, { step: 5, totalSteps: 5, epoch: 1, epochs: 1, loss: 0.2, samplesPerSec: 10, etaSec: 0 });
+  assert.equal(history.run.best?.accuracy, 0.5);
+  assert.equal(seen[0].run.status, 'preparing');
+  // Each event's notification says where it sits in the history.
+  const indexed = seen.filter((p) => p.event);
+  assert.deepEqual(indexed.map((p) => p.index), indexed.map((_, i) => i));
+});
+
+test('one run at a time; two runs one after the other are kept apart, newest first', async () => {
+  const runs = new TrainingRuns({ notify: () => undefined, fineTune: fakeEngine().fineTune });
+  const first = runs.start(params('one'));
+  assert.throws(() => runs.start(params('two')), (e: unknown) => e instanceof UserError && /already in progress/.test(e.message));
+  await finished(runs);
+  const second = runs.start(params('two'));
+  await finished(runs);
+  assert.deepEqual(runs.list().map((r) => r.id), [second.id, first.id]);
+  assert.equal(runs.history(first.id)!.events.length, 8);
+  assert.equal(runs.history(second.id)!.events.length, 8);
+  assert.notEqual(first.outDir, second.outDir);
+});
+
+test('stop ends the active run as cancelled; stopping another id does nothing', async () => {
+  const runs = new TrainingRuns({ notify: () => undefined, fineTune: fakeEngine(1000).fineTune });
+  const run = runs.start(params('long'));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(runs.stop('20000101-000000.000-0000'), false);
+  assert.equal(runs.stop(run.id), true);
+  await finished(runs);
+  const info = runs.history(run.id)!.run;
+  assert.equal(info.status, 'cancelled');
+  assert.ok(info.progress!.step < 1000);
+});
+
+test("a failed run keeps the user's mistake, with its file and line", async () => {
+  const failures: unknown[] = [];
+  const fineTune: FineTune = async () => {
+    throw new UserError({ kind: 'empty-label', message: 'Line 4 has a text but no label.', file: '/data/bad.csv', line: 4, fix: 'Fill in the label.' });
+  };
+  const runs = new TrainingRuns({ notify: () => undefined, fineTune, onFailed: (_, e) => failures.push(e) });
+  const run = runs.start(params('bad'));
+  await finished(runs);
+  const info = runs.history(run.id)!.run;
+  assert.equal(info.status, 'failed');
+  assert.deepEqual(info.error, { message: 'Line 4 has a text but no label.', kind: 'empty-label', file: '/data/bad.csv', line: 4, fix: 'Fill in the label.' });
+  assert.equal(failures.length, 1);
+  assert.equal(runs.activeRun, undefined, 'a failed run frees the slot');
+});
+
+test('the journal outlives the server: runs come back, one cut short comes back interrupted', async () => {
+  const dir = join(scratch, 'journal');
+  const engine = fakeEngine();
+  const first = new TrainingRuns({ notify: () => undefined, fineTune: engine.fineTune, journal: new RunJournal(dir) });
+  const done = first.start(params('kept'));
+  await finished(first);
+  // A run whose server died mid-way: its journal ends while it was training.
+  const hanging = new TrainingRuns({ notify: () => undefined, fineTune: () => new Promise(() => undefined), journal: new RunJournal(dir) });
+  const cut = hanging.start(params('cut'));
+
+  const restarted = new TrainingRuns({ notify: () => undefined, journal: new RunJournal(dir) });
+  assert.deepEqual(restarted.list().map((r) => [r.id, r.status]), [[cut.id, 'interrupted'], [done.id, 'completed']]);
+  assert.deepEqual(restarted.history(done.id)!.events, first.history(done.id)!.events);
+  assert.equal(restarted.activeRun, undefined);
+});
+
+test('the journal keeps the newest runs only', async () => {
+  const dir = join(scratch, 'journal-pruned');
+  const journal = new RunJournal(dir, 2);
+  const runs = new TrainingRuns({ notify: () => undefined, fineTune: fakeEngine(1).fineTune, journal, keep: 2 });
+  for (const name of ['a', 'b', 'c']) {
+    runs.start(params(name));
+    await finished(runs);
+  }
+  assert.equal(runs.list().length, 2);
+  assert.equal(new RunJournal(dir).load().length, 2);
+});
+
+test('resume continues a stopped run from its checkpoint, with the history up to that step', async () => {
+  const engine = fakeEngine(1000);
+  const runs = new TrainingRuns({ notify: () => undefined, fineTune: engine.fineTune });
+  const p = params('resumable');
+  const run = runs.start(p);
+  await new Promise((r) => setTimeout(r, 30));
+  runs.stop();
+  await finished(runs);
+  // The engine's checkpoint folder of step 2 (the fake resumes from there).
+  const checkpoint = join(p.request.outDir, 'checkpoints', 'step-2');
+  mkdirSync(checkpoint, { recursive: true });
+  writeFileSync(join(checkpoint, 'trainer_state.json'), '{}');
+
+  const resumed = runs.resume(run.id);
+  assert.equal(resumed.resumedFrom, run.id);
+  assert.notEqual(resumed.id, run.id);
+  // The old run's steps up to the checkpoint, then the resumed run's own events.
+  const events = runs.history(resumed.id)!.events;
+  assert.deepEqual(events.slice(0, 3).map((e) => (e.event === 'step' ? e.step : e.event)), [1, 2, 'start']);
+  assert.equal(events[2].event === 'start' && events[2].resumedFromStep, 2);
+  runs.stop();
+  await finished(runs);
+  assert.equal(engine.requests.at(-1)!.resume, true);
+  assert.equal(engine.requests.at(-1)!.outDir, p.request.outDir);
+  assert.throws(() => runs.resume(runs.list().find((r) => r.status === 'completed')?.id ?? 'nope'), UserError);
+});
+
+test('shutting down interrupts the active run (it stays resumable)', async () => {
+  const runs = new TrainingRuns({ notify: () => undefined, fineTune: fakeEngine(1000).fineTune });
+  const run = runs.start(params('shutdown'));
+  await new Promise((r) => setTimeout(r, 20));
+  await runs.shutdown(1000);
+  assert.equal(runs.history(run.id)!.run.status, 'interrupted');
+});
+
+test('a run cut short comes back with the progress its events had reached', async () => {
+  const dir = join(scratch, 'journal-progress');
+  // An engine that reports a start and three steps, then never returns (its server "dies").
+  const fineTune: FineTune = async (request, { onEvent }) => {
+    onEvent?.({ event: 'start', runId: 'x', modelRef: request.model, backend: 'fake', totalSteps: 10, stepsPerEpoch: 5, epochs: 2, numTrain: 10, numValidation: 2, numTest: 2, labels: ['a', 'b'], numParameters: 1, trainableParameters: 1 });
+    for (let step = 1; step <= 3; step++) {
+      onEvent?.({ event: 'step', step, totalSteps: 10, epoch: step / 5, loss: 1 / step, learningRate: 1e-3, gradNorm: 1, samplesPerSec: 10, elapsedSec: step, etaSec: 10 - step });
+    }
+    return new Promise(() => undefined);
+  };
+  const cut = new TrainingRuns({ notify: () => undefined, fineTune, journal: new RunJournal(dir) }).start(params('progress'));
+  await new Promise((r) => setTimeout(r, 10));
+  const info = new TrainingRuns({ notify: () => undefined, journal: new RunJournal(dir) }).history(cut.id)!.run;
+  assert.equal(info.status, 'interrupted');
+  assert.equal(info.progress?.step, 3);
+  assert.equal(info.progress?.totalSteps, 10);
+  assert.equal(info.backend, 'fake');
+});
