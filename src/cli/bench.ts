@@ -4,25 +4,18 @@
  */
 import * as tf from '../server/engine/tf';
 import { initBackend, type BackendChoice } from '../server/engine/backend';
-import { BertForSequenceClassification, parameterSpecs, type ParameterSpec } from '../server/engine/bert';
-import { bertConfigFromJson, type BertConfig } from '../server/engine/model-config';
+import type { BertForSequenceClassification } from '../server/engine/bert';
+import { randomBatch, randomBert, type BertShape } from '../server/engine/random-bert';
 import { UserError } from '../server/engine/errors';
 import type { EncodedBatch } from '../server/engine/tokenizer';
 import { AdamW } from '../server/engine/train/optimizer';
-import { Random } from '../server/engine/random';
-import { trainStep } from '../server/engine/train/trainer';
+import { batchTensors, trainStep } from '../server/engine/train/trainer';
 import type { CliCommand, CliValues } from './command';
 import { intOption, stringOption } from './options';
 
 type Mode = 'train' | 'predict';
 
-interface BenchShape {
-  layers: number;
-  hidden: number;
-  heads: number;
-  intermediate: number;
-  vocab: number;
-}
+type BenchShape = BertShape;
 
 interface BenchSettings {
   mode: Mode;
@@ -125,57 +118,10 @@ function benchSettings(values: CliValues, positionals: string[]): BenchSettings 
   };
 }
 
-/** A BERT config of the given shape, checked as a config.json would be. */
-function benchConfig(shape: BenchShape): BertConfig {
-  return bertConfigFromJson(
-    {
-      model_type: 'bert',
-      vocab_size: shape.vocab,
-      hidden_size: shape.hidden,
-      num_hidden_layers: shape.layers,
-      num_attention_heads: shape.heads,
-      intermediate_size: shape.intermediate,
-      num_labels: 2,
-    },
-    '(bench shape)',
-  );
-}
-
-/** Hugging Face's `_init_weights`: matrices normal(0, initializer_range), biases 0, LayerNorm weights 1. */
-function randomParams(config: BertConfig): Map<string, tf.Variable> {
-  const params = new Map<string, tf.Variable>();
-  parameterSpecs(config).forEach((spec, i) => {
-    const initial = initialValue(spec, config, SEED + i);
-    params.set(spec.name, tf.variable(initial));
-    initial.dispose();
-  });
-  return params;
-}
-
-function initialValue(spec: ParameterSpec, config: BertConfig, seed: number): tf.Tensor {
-  if (spec.name.endsWith('.bias')) return tf.zeros(spec.shape);
-  if (spec.name.includes('LayerNorm')) return tf.ones(spec.shape);
-  return tf.randomNormal(spec.shape, 0, config.initializerRange, 'float32', seed);
-}
-
-/** Random token ids (never [PAD] = 0), no padding, one segment. */
-function randomBatch(batchSize: number, seqLen: number, vocab: number): EncodedBatch {
-  const random = new Random(SEED);
-  const size = batchSize * seqLen;
-  return {
-    batchSize,
-    seqLen,
-    inputIds: Int32Array.from({ length: size }, () => 1 + random.int(vocab - 1)),
-    attentionMask: new Int32Array(size).fill(1),
-    tokenTypeIds: new Int32Array(size),
-  };
-}
-
 function runBench(settings: BenchSettings, backendName: string, gemm: string): BenchResult {
   const { mode, shape, batchSize, seqLen, steps, warmup } = settings;
-  const config = benchConfig(shape);
-  const model = new BertForSequenceClassification(config, randomParams(config));
-  const batch = randomBatch(batchSize, seqLen, shape.vocab);
+  const model = randomBert(shape, SEED);
+  const batch = randomBatch(batchSize, seqLen, shape.vocab, SEED);
   const optimizer = mode === 'train' ? new AdamW(model.params, { weightDecay: 0.01 }) : undefined;
   try {
     const step = optimizer ? trainingStep(model, optimizer, batch) : predictionStep(model, batch);
@@ -210,15 +156,8 @@ function trainingStep(model: BertForSequenceClassification, optimizer: AdamW, ba
 }
 
 function predictionStep(model: BertForSequenceClassification, batch: EncodedBatch): () => void {
-  const shape: [number, number] = [batch.batchSize, batch.seqLen];
   return () => {
-    const logits = tf.tidy(() =>
-      model.logits({
-        inputIds: tf.tensor2d(batch.inputIds, shape, 'int32'),
-        attentionMask: tf.tensor2d(batch.attentionMask, shape, 'int32'),
-        tokenTypeIds: tf.tensor2d(batch.tokenTypeIds, shape, 'int32'),
-      }),
-    );
+    const logits = tf.tidy(() => model.logits(batchTensors(batch)));
     logits.dataSync(); // wait for the result, as a caller would
     logits.dispose();
   };

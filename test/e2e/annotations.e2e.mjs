@@ -9,7 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { readManifest } from './lib/manifest.mjs';
-import { commandLine, descendants } from './lib/processes.mjs';
+import { commandLine, descendants, killOwnDescendantsNow } from './lib/processes.mjs';
+import { failureTracker } from './lib/steps.mjs';
 import { scratchFolder, suiteServer } from './lib/suite-server.mjs';
 import { Workbench } from './lib/workbench.mjs';
 
@@ -41,32 +42,14 @@ const replacements = [
 
 let lease;
 let workbench;
-let failed = false;
 /** CLI predictions by text: { builtin: {...}, trained: {...} } */
 const expected = { trained: new Map() };
 const figures = {};
 
-process.once('exit', () => {
-  for (const pid of descendants(process.pid)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-});
+process.once('exit', killOwnDescendantsNow);
 
-function step(name, body) {
-  return async () => {
-    try {
-      await body();
-    } catch (error) {
-      failed = true;
-      await workbench?.screenshot(`${name}-FAILED`).catch(() => undefined);
-      throw error;
-    }
-  };
-}
+const tracker = failureTracker(() => workbench);
+const step = tracker.step;
 
 describe('Inline predictions in VS Code', () => {
   before(
@@ -96,9 +79,9 @@ describe('Inline predictions in VS Code', () => {
 
   after(async () => {
     await workbench?.close().catch(() => undefined);
-    const killed = await lease?.release({ keep: failed });
+    const killed = await lease?.release({ keep: tracker.failed });
     if (killed) console.log(`# ${killed} process(es) needed SIGKILL`);
-    if (failed) console.log(`# kept the run folder for inspection: ${scratch}`);
+    if (tracker.failed) console.log(`# kept the run folder for inspection: ${scratch}`);
     else rmSync(scratch, { recursive: true, force: true });
     if (Object.keys(figures).length > 0) console.log(`# inline predictions: ${JSON.stringify(figures)}`);
     console.log(`# screenshots: ${screenshotsDir}`);

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { readManifest } from './lib/manifest.mjs';
-import { commandLine, descendants } from './lib/processes.mjs';
+import { commandLine, descendants, killOwnDescendantsNow } from './lib/processes.mjs';
+import { failureTracker } from './lib/steps.mjs';
 import { scratchFolder, suiteServer } from './lib/suite-server.mjs';
 import { Workbench } from './lib/workbench.mjs';
 
@@ -29,31 +30,13 @@ const ENDED = ['completed', 'early-stopped'];
 
 let lease;
 let workbench;
-let failed = false;
 /** What earlier tests saw, for later ones: run ids, point counts, model folders. */
 const seen = {};
 
-process.once('exit', () => {
-  for (const pid of descendants(process.pid)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-});
+process.once('exit', killOwnDescendantsNow);
 
-function step(name, body) {
-  return async () => {
-    try {
-      await body();
-    } catch (error) {
-      failed = true;
-      await workbench?.screenshot(`${name}-FAILED`).catch(() => undefined);
-      throw error;
-    }
-  };
-}
+const tracker = failureTracker(() => workbench);
+const step = tracker.step;
 
 describe('Fine-tuning in VS Code', () => {
   before(
@@ -69,9 +52,9 @@ describe('Fine-tuning in VS Code', () => {
 
   after(async () => {
     await workbench?.close().catch(() => undefined);
-    const killed = await lease?.release({ keep: failed });
+    const killed = await lease?.release({ keep: tracker.failed });
     if (killed) console.log(`# ${killed} process(es) needed SIGKILL`);
-    if (failed) console.log(`# kept the run folder for inspection: ${scratch}`);
+    if (tracker.failed) console.log(`# kept the run folder for inspection: ${scratch}`);
     else rmSync(scratch, { recursive: true, force: true });
     console.log(`# screenshots: ${screenshotsDir}`);
   });

@@ -9,7 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CodeServer } from './lib/code-server.mjs';
-import { commandLine, descendants, killProcessTreeNow } from './lib/processes.mjs';
+import { commandLine, descendants, killOwnDescendantsNow, killProcessTreeNow } from './lib/processes.mjs';
+import { failureTracker } from './lib/steps.mjs';
 import { Workbench } from './lib/workbench.mjs';
 import { readManifest } from './lib/manifest.mjs';
 
@@ -23,20 +24,13 @@ const run = mkdtempSync(join(tmpdir(), 'bert-workbench-e2e-'));
 const workspace = join(run, 'samples');
 let server;
 let workbench;
-let failed = false;
 /** Console messages about Content Security Policy violations, from any frame. */
 const cspViolations = [];
 
 // Whatever happens to this process, code-server, the language server and Chromium go with it.
 const killEverything = () => {
   if (server?.pid) killProcessTreeNow(server.pid);
-  for (const pid of descendants(process.pid)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
+  killOwnDescendantsNow();
 };
 process.once('exit', killEverything);
 for (const sig of ['SIGINT', 'SIGTERM']) {
@@ -47,18 +41,8 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-/** Runs a test body; on failure saves a screenshot of the moment before reporting. */
-function step(name, body) {
-  return async () => {
-    try {
-      await body();
-    } catch (error) {
-      failed = true;
-      await workbench?.screenshot(`${name}-FAILED`).catch(() => undefined);
-      throw error;
-    }
-  };
-}
+const tracker = failureTracker(() => workbench);
+const step = tracker.step;
 
 describe('BERT Workbench in VS Code (code-server 4.100.3)', () => {
   before(
@@ -82,7 +66,7 @@ describe('BERT Workbench in VS Code (code-server 4.100.3)', () => {
     await workbench?.close().catch(() => undefined);
     const killed = await server?.stop();
     if (killed) console.log(`# ${killed} process(es) needed SIGKILL`);
-    if (failed) console.log(`# kept the run folder for inspection: ${run}`);
+    if (tracker.failed) console.log(`# kept the run folder for inspection: ${run}`);
     else rmSync(run, { recursive: true, force: true });
     console.log(`# screenshots: ${screenshotsDir}`);
   });

@@ -7,7 +7,6 @@ import { initBackend, type BackendChoice } from './backend';
 import { loadModelFolder } from './classifier';
 import { loadDataset, summarizeDataset, type Dataset, type DatasetOptions, type DatasetSummary } from './data';
 import { resolveModelRef, type HubOptions } from './hub';
-import type { BertConfig } from './model-config';
 import type { TrainEvent } from './train/events';
 import { DEFAULT_SETTINGS, checkOutputFolder, train, type TrainResult, type TrainSettings } from './train/trainer';
 
@@ -41,7 +40,7 @@ export async function fineTune(request: FineTuneRequest, hooks: FineTuneHooks = 
   const loaded = await loadModelFolder(modelDir, { labels: dataset.id2label, seed: request.settings?.seed });
   const settings: TrainSettings = {
     ...DEFAULT_SETTINGS,
-    learningRate: recommendedLearningRate(loaded.model.config),
+    learningRate: recommendedLearningRate(loaded.model.config.hiddenSize),
     ...request.settings,
   };
   const tokenizer = loaded.tokenizer;
@@ -78,10 +77,10 @@ function trainData(dataset: Dataset) {
  * 2e-5…5e-5 for bert-base and larger; compact BERTs (Turc et al.) want 1e-4…3e-4; tiny models
  * trained from random weights (like builtin:tiny-bert) want far more.
  */
-export function recommendedLearningRate(config: BertConfig): number {
-  if (config.hiddenSize >= 768) return 3e-5;
-  if (config.hiddenSize >= 512) return 5e-5;
-  if (config.hiddenSize >= 256) return 1e-4;
-  if (config.hiddenSize >= 128) return 3e-4;
+export function recommendedLearningRate(hiddenSize: number): number {
+  if (hiddenSize >= 768) return 3e-5;
+  if (hiddenSize >= 512) return 5e-5;
+  if (hiddenSize >= 256) return 1e-4;
+  if (hiddenSize >= 128) return 3e-4;
   return 3e-3;
 }

@@ -19,22 +19,13 @@
  * estimate errs long for bert-base.
  */
 import * as tf from '../engine/tf';
-import { BertForSequenceClassification, parameterSpecs } from '../engine/bert';
-import { bertConfigFromJson, type BertConfig } from '../engine/model-config';
+import { randomBatch, randomBert, type BertShape } from '../engine/random-bert';
 import { recommendedLearningRate } from '../engine/fine-tune';
-import type { EncodedBatch } from '../engine/tokenizer';
 import { AdamW } from '../engine/train/optimizer';
 import { trainStep } from '../engine/train/trainer';
 import type { ModelChoice } from '../../shared/protocol';
 
-export interface ModelShape {
-  layers: number;
-  hidden: number;
-  heads: number;
-  intermediate: number;
-  vocab: number;
-  maxPositions: number;
-}
+export type ModelShape = Required<BertShape>;
 
 /** The presets, smallest first: the bundled tiny model, Google's compact BERTs (Turc et al. 2019), bert-base. */
 export const PRESETS: { ref: string; shape: ModelShape }[] = [
@@ -100,7 +91,7 @@ export function epochSeconds(shape: ModelShape, work: Workload, costs: StepCosts
 
 /** The learning rate "auto" means for a model of this shape (the engine's own rule). */
 export function autoLearningRate(shape: ModelShape): number {
-  return recommendedLearningRate({ hiddenSize: shape.hidden } as BertConfig);
+  return recommendedLearningRate(shape.hidden);
 }
 
 export function modelChoice(preset: { ref: string; shape: ModelShape }, work: Workload, local: boolean, costs?: StepCosts): ModelChoice {
@@ -147,11 +138,9 @@ export async function measureStepCosts(): Promise<StepCosts> {
 
 /** The fastest of three training steps (after one to warm up) of a random BERT of the probe's shape. */
 async function timeProbe(probe: Probe): Promise<number> {
-  const config = probeConfig(probe.shape);
-  const params = new Map(parameterSpecs(config).map((spec, i) => [spec.name, tf.variable(tf.randomNormal(spec.shape, 0, 0.02, 'float32', i + 1))]));
-  const model = new BertForSequenceClassification(config, params);
-  const optimizer = new AdamW(params, { weightDecay: 0.01 });
-  const batch = probeBatch(probe.batch, probe.tokens, probe.shape.vocab);
+  const model = randomBert(probe.shape);
+  const optimizer = new AdamW(model.params, { weightDecay: 0.01 });
+  const batch = randomBatch(probe.batch, probe.tokens, probe.shape.vocab);
   const labels = Array.from({ length: probe.batch }, (_, i) => i % 2);
   try {
     let fastest = Infinity;
@@ -164,35 +153,8 @@ async function timeProbe(probe: Probe): Promise<number> {
     return fastest;
   } finally {
     optimizer.dispose();
-    for (const p of params.values()) p.dispose();
+    tf.dispose([...model.params.values()]);
   }
-}
-
-function probeConfig(shape: ModelShape): BertConfig {
-  return bertConfigFromJson(
-    {
-      model_type: 'bert',
-      vocab_size: shape.vocab,
-      hidden_size: shape.hidden,
-      num_hidden_layers: shape.layers,
-      num_attention_heads: shape.heads,
-      intermediate_size: shape.intermediate,
-      max_position_embeddings: shape.maxPositions,
-      num_labels: 2,
-    },
-    '(estimate probe)',
-  );
-}
-
-function probeBatch(batchSize: number, seqLen: number, vocab: number): EncodedBatch {
-  const size = batchSize * seqLen;
-  return {
-    batchSize,
-    seqLen,
-    inputIds: Int32Array.from({ length: size }, (_, i) => 1 + ((i * 7919) % (vocab - 1))),
-    attentionMask: new Int32Array(size).fill(1),
-    tokenTypeIds: new Int32Array(size),
-  };
 }
 
 /** Solves the 3×3 system A·x = b (Cramer's rule; the probes keep it well conditioned). */

@@ -81,3 +81,14 @@ export function killProcessTreeNow(pid) {
   signal(-pid, 'SIGKILL');
   for (const p of tree) signal(p, 'SIGKILL');
 }
+
+/** Kills every process this one started (code-server, the language server, Chromium), at once. */
+export function killOwnDescendantsNow() {
+  for (const pid of descendants(process.pid)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+}
