@@ -117,14 +117,11 @@ test('the same text in plain text is not read as Markdown', () => {
   assert.deepEqual(texts(split('# not a heading\n```\ncode?\n```')), ['# not a heading', '```', 'code?', '```']);
 });
 
-test('5,000 lines in one paragraph are cut in milliseconds (nothing quadratic)', () => {
+// Unit tests do not time things: the splitting's speed shows in the end-to-end typing measurement.
+test('5,000 lines in one paragraph are cut into the right number of segments at every granularity', () => {
   const lines = Array.from({ length: 5000 }, (_, i) => `Line ${i}: the service was ${i % 2 ? 'great' : 'slow'}. We will be back, maybe.`);
   for (const granularity of ['line', 'sentence', 'paragraph'] as const) {
-    splitIntoSegments(lines, { granularity, minLength: 10, markdown: true }); // warm up
-    const started = performance.now();
     const segments = splitIntoSegments(lines, { granularity, minLength: 10, markdown: true });
-    const ms = performance.now() - started;
     assert.equal(segments.length, { line: 5000, sentence: 10000, paragraph: 1 }[granularity]);
-    assert.ok(ms < 60, `${granularity}: ${ms.toFixed(1)} ms`);
   }
 });
