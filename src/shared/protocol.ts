@@ -10,7 +10,7 @@ import { NotificationType, RequestType } from 'vscode-languageserver-protocol';
 import type { BackendChoice } from '../server/engine/backend';
 import type { ClassifierInfo, Prediction } from '../server/engine/classifier-api';
 import type { DatasetCandidate, DatasetSummary } from '../server/engine/data';
-import type { UserError } from '../server/engine/errors';
+import { describeUserError, type UserError } from '../server/engine/errors';
 import type { FineTuneEvent, FineTuneRequest } from '../server/engine/fine-tune';
 import type { RunStatus } from './run-status';
 
@@ -74,11 +74,8 @@ export function isUserErrorData(data: unknown): data is UserErrorData {
   return typeof error === 'string' && typeof kind === 'string';
 }
 
-/** One line for people: `file:line: message. fix` (the same shape as `UserError.describe()`). */
-export function describeUserError(data: UserErrorData): string {
-  const where = data.file ? `${data.file}${data.line ? `:${data.line}` : ''}: ` : '';
-  return `${where}${data.error}${data.fix ? ` ${data.fix}` : ''}`;
-}
+/** One line for people: `file:line: message. fix` (the same as `UserError.describe()`). */
+export { describeUserError };
 
 // ---- training runs (extension ⇄ language server) ---------------------------------------------
 

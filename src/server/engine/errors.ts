@@ -64,13 +64,18 @@ export class UserError extends Error {
 
   /** One line for a terminal: `file:line: message. fix` */
   describe(): string {
-    const where = this.file ? `${this.file}${this.line ? `:${this.line}` : ''}: ` : '';
-    return `${where}${this.message}${this.fix ? ` ${this.fix}` : ''}`;
+    return describeUserError(this.toJSON());
   }
 
   toJSON(): { error: string; kind: UserErrorKind; file?: string; line?: number; fix?: string } {
     return { error: this.message, kind: this.kind, file: this.file, line: this.line, fix: this.fix };
   }
+}
+
+/** The one-line form of a user error, also for one that crossed a process boundary as JSON. */
+export function describeUserError(data: { error: string; file?: string; line?: number; fix?: string }): string {
+  const where = data.file ? `${data.file}${data.line ? `:${data.line}` : ''}: ` : '';
+  return `${where}${data.error}${data.fix ? ` ${data.fix}` : ''}`;
 }
 
 export function isUserError(e: unknown): e is UserError {
