@@ -8,7 +8,7 @@ const perClass = { 'very, good': { precision: 1, recall: 0.5, f1: 2 / 3, support
 const history: RunHistory = {
   run: { id: 'r1', title: 't', status: 'completed', createdAt: '', data: '', model: '', outDir: '' },
   events: [
-    { event: 'start', runId: 'x', modelRef: 'm', backend: 'wasm', totalSteps: 2, stepsPerEpoch: 2, epochs: 1, numTrain: 4, numValidation: 3, numTest: 0, labels: ['very, good', 'bad'], numParameters: 1, trainableParameters: 1 },
+    { event: 'start', runId: 'x', modelRef: 'm', backend: 'wasm', workers: 1, totalSteps: 2, stepsPerEpoch: 2, epochs: 1, numTrain: 4, numValidation: 3, numTest: 0, labels: ['very, good', 'bad'], numParameters: 1, trainableParameters: 1 },
     { event: 'step', step: 1, totalSteps: 2, epoch: 0.5, loss: 0.7, learningRate: 1e-3, gradNorm: 1.5, samplesPerSec: 10, elapsedSec: 1, etaSec: 1 },
     { event: 'eval', step: 1, epoch: 0.5, split: 'validation', metrics: { n: 3, accuracy: 2 / 3, macroF1: 2 / 3, perClass, confusion: [[1, 1], [0, 1]], loss: 0.6 }, isBest: true },
   ],

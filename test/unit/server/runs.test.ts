@@ -25,7 +25,7 @@ function fakeEngine(steps = 5): { fineTune: FineTune; requests: FineTuneRequest[
     requests.push(request);
     const emit = (e: FineTuneEvent) => onEvent?.(e);
     const from = request.resume ? 2 : 0;
-    emit({ event: 'start', runId: 'x', modelRef: request.model, backend: 'fake', totalSteps: steps, stepsPerEpoch: steps, epochs: 1, numTrain: 10, numValidation: 2, numTest: 2, labels: ['a', 'b'], numParameters: 1, trainableParameters: 1, ...(from ? { resumedFromStep: from } : {}) });
+    emit({ event: 'start', runId: 'x', modelRef: request.model, backend: 'fake', workers: 1, totalSteps: steps, stepsPerEpoch: steps, epochs: 1, numTrain: 10, numValidation: 2, numTest: 2, labels: ['a', 'b'], numParameters: 1, trainableParameters: 1, ...(from ? { resumedFromStep: from } : {}) });
     let status: 'completed' | 'cancelled' = 'completed';
     let step = from;
     for (; step < steps; step++) {
@@ -180,7 +180,7 @@ test('a run cut short comes back with the progress its events had reached', asyn
   const dir = join(scratch, 'journal-progress');
   // An engine that reports a start and three steps, then never returns (its server "dies").
   const fineTune: FineTune = async (request, { onEvent }) => {
-    onEvent?.({ event: 'start', runId: 'x', modelRef: request.model, backend: 'fake', totalSteps: 10, stepsPerEpoch: 5, epochs: 2, numTrain: 10, numValidation: 2, numTest: 2, labels: ['a', 'b'], numParameters: 1, trainableParameters: 1 });
+    onEvent?.({ event: 'start', runId: 'x', modelRef: request.model, backend: 'fake', workers: 1, totalSteps: 10, stepsPerEpoch: 5, epochs: 2, numTrain: 10, numValidation: 2, numTest: 2, labels: ['a', 'b'], numParameters: 1, trainableParameters: 1 });
     for (let step = 1; step <= 3; step++) {
       onEvent?.({ event: 'step', step, totalSteps: 10, epoch: step / 5, loss: 1 / step, learningRate: 1e-3, gradNorm: 1, samplesPerSec: 10, elapsedSec: step, etaSec: 10 - step });
     }

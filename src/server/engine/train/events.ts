@@ -8,7 +8,10 @@ export interface TrainStartEvent {
   event: 'start';
   runId: string;
   modelRef: string;
+  /** What computed, for people: e.g. "wasm + ONNX Runtime GEMM" or "tensorflow (@tensorflow/tfjs-node-gpu)". */
   backend: string;
+  /** Data-parallel worker threads that computed the gradients (1: the engine's own thread). */
+  workers: number;
   totalSteps: number;
   stepsPerEpoch: number;
   epochs: number;

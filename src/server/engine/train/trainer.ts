@@ -135,6 +135,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
     runId: state.runId,
     modelRef: run.modelRef,
     backend: run.backend,
+    workers: 1,
     totalSteps,
     stepsPerEpoch,
     epochs,
