@@ -2,25 +2,33 @@
 //   dist/extension.js  the extension host side (cjs, `vscode` external)
 //   dist/server.js     the language server with the ML engine (cjs)
 //   dist/cli.js        the headless CLI on the same engine (cjs, executable)
+//   dist/train-worker.js  a data-parallel training worker (worker_threads entry of server and CLI)
 //   dist/webview.js    the training panel's browser script (iife) + dist/webview.css
 //   dist/*.wasm        the TF.js wasm backend's binaries (the engine points setWasmPaths here)
 //   dist/models/tiny-bert/  the built-in model that `builtin:tiny-bert` resolves to
 //   dist/onnxruntime/<platform>-<arch>/  onnxruntime-node's native binding and library for one
-//                      platform (the engine's native GEMM; ~22 MB on linux-x64)
+//                      platform (the engine's native GEMM; ~38 MB on linux-x64 with 1.27)
 //
 //   node esbuild.mjs               development build (sourcemaps, not minified)
 //   node esbuild.mjs --production  what the VSIX ships (clean dist/, minified, no sourcemaps)
 //   node esbuild.mjs --watch       rebuild on change
 //   --target=<platform>-<arch>     whose ONNX Runtime binaries to copy (vsce's target names, e.g.
-//                                  win32-x64; default this machine's; `universal`: none, pure wasm)
+//                                  win32-x64; default this machine's; `universal`: none, pure wasm).
+//                                  Only that target's folder is left in dist/onnxruntime/.
+//   --outdir=<dir>                 build there instead of dist/ (scripts/package.mjs stages VSIXs so)
 import * as esbuild from 'esbuild';
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
-const dist = join(root, 'dist');
+const dist = resolve(root, process.argv.find((a) => a.startsWith('--outdir='))?.slice('--outdir='.length) || 'dist');
+const fromDist = relative(dist, root);
+if (!fromDist.startsWith('..') && !isAbsolute(fromDist)) {
+  console.error(`--outdir=${dist} holds the project itself: a production build would delete it`);
+  process.exit(2);
+}
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
 
@@ -53,9 +61,15 @@ const wasmFolder = join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist')
  */
 const ortTarget = process.argv.find((a) => a.startsWith('--target='))?.slice('--target='.length) ?? `${process.platform}-${process.arch}`;
 const ortPackage = join(root, 'node_modules/onnxruntime-node');
+/**
+ * The library each platform's binding links, by the name the binding carries (ELF NEEDED, Mach-O
+ * LC_LOAD_DYLIB, PE import); nothing else is needed on the CPU (win32's DirectML and dx*.dll are only
+ * loaded for GPU providers). 1.21's darwin binding linked libonnxruntime.<version>.dylib; 1.27's links
+ * libonnxruntime.1.dylib. scripts/package.mjs fails a VSIX whose binding names a library it lacks.
+ */
 const ortLibraries = {
   linux: () => ['libonnxruntime.so.1'],
-  darwin: (version) => [`libonnxruntime.${version}.dylib`],
+  darwin: () => ['libonnxruntime.1.dylib'],
   win32: () => ['onnxruntime.dll'],
 };
 const builtinModel = {
@@ -92,6 +106,8 @@ const bundles = [
   { ...node, entryPoints: { extension: 'src/extension/extension.ts' }, external: ['vscode'] },
   { ...engine, entryPoints: { server: 'src/server/server.ts' }, banner: { js: importMetaUrl } },
   { ...engine, entryPoints: { cli: 'src/cli.ts' }, banner: { js: `#!/usr/bin/env node\n${importMetaUrl}` } },
+  // the data-parallel training workers that the server and the CLI start (train/parallel/workers.ts)
+  { ...engine, entryPoints: { 'train-worker': 'src/server/engine/train/parallel/worker.ts' }, banner: { js: importMetaUrl } },
   {
     ...common,
     entryPoints: { webview: 'src/webview/panel.ts' },
@@ -115,10 +131,13 @@ async function copyAssets() {
 }
 
 async function copyOnnxRuntime() {
+  // A build carries one target's binaries at most: drop what an earlier build for another left.
+  const folders = existsSync(join(dist, 'onnxruntime')) ? await readdir(join(dist, 'onnxruntime')) : [];
+  for (const name of folders.filter((f) => f !== ortTarget)) await rm(join(dist, 'onnxruntime', name), { recursive: true, force: true });
   if (ortTarget === 'universal') return;
   const [platform, arch] = ortTarget.split('-');
   const { version } = JSON.parse(await readFile(join(ortPackage, 'package.json'), 'utf8'));
-  const from = join(ortPackage, 'bin/napi-v3', platform, arch);
+  const from = join(ortPackage, 'bin/napi-v6', platform, arch);
   if (!existsSync(from)) {
     console.warn(`onnxruntime-node has no binaries for ${ortTarget}: that build computes products in wasm`);
     return;

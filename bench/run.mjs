@@ -6,10 +6,12 @@
 //   node bench/run.mjs            a table
 //   node bench/run.mjs --json     one JSON object per case, then a summary object
 //   node bench/run.mjs --no-data  without the dataset benchmark
+//   node bench/run.mjs --no-sst2  without the time-to-accuracy run (needs ../shared/datasets/sst2)
 //
 // PyTorch is measured "at its best" on one thread (see ../shared/docs/ENGINE-NOTES.md) by
 // ../shared/bench/torch_bert_train.py; its column is left empty when that script or torch is missing.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,18 +22,34 @@ const torchScript = join(root, '..', 'shared', 'bench', 'torch_bert_train.py');
 const python = '/usr/bin/python3';
 const json = process.argv.includes('--json');
 const withData = !process.argv.includes('--no-data');
+const withSst2 = !process.argv.includes('--no-sst2');
 
 const L4_H256 = { layers: 4, hidden: 256, heads: 4, intermediate: 1024 };
 const BERT_BASE = { layers: 12, hidden: 768, heads: 12, intermediate: 3072 };
 const TINY_BERT = { layers: 2, hidden: 32, heads: 2, intermediate: 64 }; // test/fixtures/tiny-bert
 
+/**
+ * workers: 1 = the engine's own thread; 0 = every core the machine can spare (the default of
+ * `train`). PyTorch is measured once per shape, on one thread (its best here), and both rows of a
+ * shape are compared with that one figure.
+ */
 const CASES = [
-  { name: 'train L4/H256', mode: 'train', shape: L4_H256, batch: 16, seq: 128, steps: 5 },
+  { name: 'train L4/H256, 1 worker', mode: 'train', shape: L4_H256, batch: 16, seq: 128, steps: 5, workers: 1 },
+  { name: 'train L4/H256, all workers', mode: 'train', shape: L4_H256, batch: 16, seq: 128, steps: 5, workers: 0 },
+  { name: 'train bert-base, 1 worker', mode: 'train', shape: BERT_BASE, batch: 8, seq: 128, steps: 2, workers: 1 },
+  { name: 'train bert-base, all workers', mode: 'train', shape: BERT_BASE, batch: 8, seq: 128, steps: 2, workers: 0 },
   { name: 'predict L4/H256', mode: 'predict', shape: L4_H256, batch: 32, seq: 64, steps: 5 },
   { name: 'predict bert-base', mode: 'predict', shape: BERT_BASE, batch: 8, seq: 128, steps: 3 },
-  { name: 'train tiny-bert', mode: 'train', shape: TINY_BERT, batch: 16, seq: 128, steps: 5 },
-  { name: 'train tiny-bert', mode: 'train', shape: TINY_BERT, batch: 32, seq: 16, steps: 20 },
+  { name: 'train tiny-bert, 1 worker', mode: 'train', shape: TINY_BERT, batch: 32, seq: 16, steps: 20, workers: 1 },
 ];
+/**
+ * Time to accuracy, what users feel: the tiny-bert fixture fine-tuned on SST-2 for one epoch
+ * (`train`'s defaults otherwise), wall time from start to the saved model. Hugging Face's BERT in
+ * PyTorch takes 103 s here padding to 128 (54 s with dynamic padding); issue 7 asks for ≥ 0.78
+ * validation accuracy in half of 103 s.
+ */
+const SST2 = join(root, '..', 'shared', 'datasets', 'sst2');
+const SST2_CASE = { name: 'time to accuracy: tiny-bert, SST-2, 1 epoch', mode: 'sst2', referenceSec: 103 };
 const DATA_CASE = { name: 'data: read+clean+split+count tokens', mode: 'data' };
 
 /** Builds dist/ when dist/cli.js is missing or older than any file under src/ (or esbuild.mjs). */
@@ -63,7 +81,7 @@ function run(command, args, env = process.env) {
 function ours(c) {
   const { layers, hidden, heads, intermediate } = c.shape;
   const args = [cli, 'bench', c.mode, '--backend', 'wasm', '--json'];
-  const options = { layers, hidden, heads, intermediate, 'batch-size': c.batch, 'seq-len': c.seq, steps: c.steps };
+  const options = { layers, hidden, heads, intermediate, 'batch-size': c.batch, 'seq-len': c.seq, steps: c.steps, ...(c.workers === undefined ? {} : { workers: c.workers }) };
   for (const [key, value] of Object.entries(options)) args.push(`--${key}`, String(value));
   return run(process.execPath, args);
 }
@@ -80,6 +98,22 @@ function data() {
     fileMB: result.file_mb,
     raw: result,
   };
+}
+
+/** `train` on SST-2 with builtin:tiny-bert for one epoch: wall seconds and the best validation accuracy. */
+function sst2() {
+  if (!existsSync(SST2)) return { error: `${SST2} is missing` };
+  const out = mkdtempSync(join(tmpdir(), 'bench-sst2-'));
+  const started = Date.now();
+  try {
+    const args = [cli, 'train', '--data', SST2, '--model', 'builtin:tiny-bert', '--out', join(out, 'model'), '--epochs', '1', '--max-length', '64', '--json'];
+    const result = run(process.execPath, args);
+    if (result.error) return result;
+    const totalSec = (Date.now() - started) / 1000;
+    return { totalSec: +totalSec.toFixed(1), accuracy: result.best?.accuracy, trainSec: result.elapsedSec, steps: result.steps };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 }
 
 function torchAvailable() {
@@ -99,8 +133,21 @@ function pytorch(c) {
 }
 
 function table(rows) {
-  const header = ['case', 'batch', 'samples/s', 's/step', 'CPU s/step', 'peak RSS', 'PyTorch samples/s', 'ours/PyTorch'];
+  const header = ['case', 'batch', 'samples/s', 's/step', 'CPU s/step', 'peak RSS', 'PyTorch samples/s', 'PyTorch s/step', 'ours/PyTorch'];
   const lines = rows.map(({ c, ours: o, torch: t }) => {
+    if (c.mode === 'sst2') {
+      return [
+        c.name,
+        '32×≤64',
+        o.error ? 'failed' : `accuracy ${o.accuracy?.toFixed(3)}`,
+        o.error ? '' : `${o.totalSec} s total`,
+        '',
+        '',
+        '',
+        `HF ${c.referenceSec} s`,
+        o.error ? '' : `${(c.referenceSec / o.totalSec).toFixed(2)}× faster`,
+      ];
+    }
     if (c.mode === 'data') {
       return [
         `${c.name}${o.error ? '' : ` (${o.rows} rows, ${o.fileMB} MB)`}`,
@@ -111,16 +158,18 @@ function table(rows) {
         o.error ? '' : `${o.peakRssMB} MB`,
         '',
         '',
+        '',
       ];
     }
     return [
-      `${c.name}`,
+      `${c.name}${o.workers > 1 ? ` (${o.workers})` : ''}`,
       `${c.batch}×${c.seq}`,
       o.error ? 'failed' : String(o.samplesPerSec),
       o.error ? '' : String(o.secPerStep),
       o.error || o.cpuSecPerStep === undefined ? '' : String(o.cpuSecPerStep),
       o.error ? '' : `${o.peakRssMB} MB`,
       t ? (t.error ? 'failed' : String(t.samplesPerSec)) : '',
+      t && !t.error ? String(t.secPerStep) : '',
       t && !t.error && !o.error ? `${(o.samplesPerSec / t.samplesPerSec).toFixed(2)}×` : '',
     ];
   });
@@ -134,11 +183,23 @@ function main() {
   const withTorch = torchAvailable();
   if (!json && !withTorch) console.log(`(PyTorch column skipped: needs ${torchScript} and ${python} with torch)`);
   const rows = [];
+  const torchByShape = new Map();
+  const torchFor = (c) => {
+    const key = `${JSON.stringify(c.shape)} ${c.batch}×${c.seq}`;
+    if (!torchByShape.has(key)) torchByShape.set(key, pytorch(c));
+    return torchByShape.get(key);
+  };
   for (const c of CASES) {
     if (!json) console.error(`running ${c.name} ${c.batch}×${c.seq} …`);
-    const row = { c, ours: ours(c), torch: withTorch && c.mode === 'train' ? pytorch(c) : undefined };
+    const row = { c, ours: ours(c), torch: withTorch && c.mode === 'train' ? torchFor(c) : undefined };
     rows.push(row);
     if (json) console.log(JSON.stringify({ case: c.name, batch: c.batch, seq: c.seq, ours: row.ours, pytorch: row.torch ?? null }));
+  }
+  if (withSst2) {
+    if (!json) console.error(`running ${SST2_CASE.name} …`);
+    const row = { c: SST2_CASE, ours: sst2(), torch: undefined };
+    rows.push(row);
+    if (json) console.log(JSON.stringify({ case: SST2_CASE.name, ours: row.ours, reference: { huggingFaceSec: SST2_CASE.referenceSec } }));
   }
   if (withData) {
     if (!json) console.error(`running ${DATA_CASE.name} …`);

@@ -14,7 +14,7 @@ export const trainCommand: CliCommand = {
        [--epochs N] [--max-steps N] [--batch-size N] [--lr X] [--max-length N] [--seed N]
        [--weight-decay X] [--warmup-ratio X] [--patience N] [--eval-steps N] [--metric accuracy|macroF1|loss]
        [--class-weights none|balanced] [--freeze-embeddings] [--freeze-layers N] [--train-head-only]
-       [--resume] [--overwrite] [--backend auto|tensorflow|wasm|cpu] [--offline] [--cache-dir DIR]
+       [--resume] [--overwrite] [--workers N] [--backend auto|tensorflow|wasm|cpu] [--offline] [--cache-dir DIR]
        [dataset options as for inspect: --text-column C --label-column C --validation-split F …] [--json]
 
   --epochs N           passes over the training data (default 3)
@@ -33,6 +33,7 @@ export const trainCommand: CliCommand = {
   --train-head-only    train only the pooler and the classifier
   --resume             continue the interrupted run whose checkpoints are in --out
   --overwrite          replace a model already in --out
+  --workers N          data-parallel worker threads, 1 to 16; 0 = as many as the machine can spare (default 0)
   --json               one JSON object per line: the dataset summary, progress, evaluations, then {"event":"done",…}`,
   options: {
     ...inspectCommand.options,
@@ -53,6 +54,7 @@ export const trainCommand: CliCommand = {
     'train-head-only': { type: 'boolean' },
     resume: { type: 'boolean' },
     overwrite: { type: 'boolean' },
+    workers: { type: 'string' },
     ...MODEL_LOADING_OPTIONS,
   },
   async run(values, _positionals, out) {
@@ -66,6 +68,7 @@ export const trainCommand: CliCommand = {
         ...loadingRequest(values),
         resume: values.resume === true,
         overwrite: values.overwrite === true,
+        workers: intOption(values, 'workers', 0, 16) ?? 0,
       },
       { onEvent: (e) => report(e, out), signal: interruptSignal() },
     );
@@ -133,7 +136,7 @@ function report(e: FineTuneEvent, out: CliOutput): void {
       out.log(formatSummary(e.summary));
       break;
     case 'start':
-      out.log(`Training ${e.modelRef} on ${e.backend}: ${e.numTrain} examples, ${e.totalSteps} steps (${e.stepsPerEpoch} per epoch)` +
+      out.log(`Training ${e.modelRef} on ${e.backend} with ${e.workers} worker${e.workers === 1 ? '' : 's'}: ${e.numTrain} examples, ${e.totalSteps} steps (${e.stepsPerEpoch} per epoch)` +
         `${e.resumedFromStep ? `, resumed at step ${e.resumedFromStep}` : ''}.`);
       break;
     case 'step':

@@ -17,6 +17,7 @@ import {
 } from 'vscode-languageclient/node';
 import type { ServerInitOptions } from '../shared/protocol';
 import type { Config } from './config';
+import { nativeSearchPaths } from './native/install';
 
 /** Files whose changes may fix (or break) a dataset that has diagnostics. */
 const DATASET_FILES = '**/*.{csv,tsv,tab,jsonl,ndjson,json,parquet,txt}';
@@ -35,8 +36,8 @@ export function createClient(
   const initializationOptions: ServerInitOptions = {
     backend: config.backend,
     cacheDir: config.hub().cacheDir ?? vscode.Uri.joinPath(extension.globalStorageUri, 'models').fsPath,
-    // Users may install the optional @tensorflow/tfjs-node(-gpu) accelerators here.
-    nativeSearchPaths: [extension.globalStorageUri.fsPath],
+    // Where "Install Native Acceleration" puts the optional @tensorflow/tfjs-node(-gpu) (native/install.ts).
+    nativeSearchPaths: nativeSearchPaths(extension.globalStorageUri.fsPath),
     runsDir: vscode.Uri.joinPath(storage, 'runs').fsPath,
   };
   const clientOptions: LanguageClientOptions = {

@@ -6,6 +6,8 @@ import * as vscode from 'vscode';
 import { engineInfo, type EngineInfo, predict, type Prediction } from '../shared/protocol';
 import type { Ctx } from './ctx';
 import { checkTrusted, showError } from './errors';
+import { installNativeAcceleration } from './native/command';
+import { describeBackendSource, nativeNotUsed, nativeSearchPaths } from './native/install';
 import { TrainingPanel } from './panel';
 import {
   fineTune,
@@ -22,6 +24,7 @@ export type Handler = (...args: unknown[]) => unknown;
 const commands: Record<string, (ctx: Ctx) => Handler> = {
   'bertWorkbench.predictSelection': predictSelection,
   'bertWorkbench.showEngineInfo': showEngineInfo,
+  'bertWorkbench.installNativeAcceleration': installNativeAcceleration,
   'bertWorkbench.fineTune': fineTune,
   'bertWorkbench.openPanel': openPanel,
   'bertWorkbench.stopTraining': stopTraining,
@@ -84,7 +87,10 @@ export function formatPrediction(prediction: Prediction): string {
   return vscode.l10n.t('BERT: {0} — {1}', prediction.label, probabilities);
 }
 
-/** Loads the configured model (if needed) and shows the backend, the model and its labels. */
+/**
+ * Loads the configured model (if needed) and shows the backend and where it was loaded from, the
+ * model and its labels; also why native acceleration, when installed, is not in use.
+ */
 function showEngineInfo(ctx: Ctx): Handler {
   return async () => {
     if (!checkTrusted()) return;
@@ -95,21 +101,25 @@ function showEngineInfo(ctx: Ctx): Handler {
     );
     ctx.outputChannel.appendLine(JSON.stringify(info, null, 2));
     const details = vscode.l10n.t('Details');
-    const choice = await vscode.window.showInformationMessage(describeEngine(info, ctx.config.model), details);
+    const searchPaths = nativeSearchPaths(ctx.extension.globalStorageUri.fsPath);
+    const choice = await vscode.window.showInformationMessage(describeEngine(info, ctx.config.model, searchPaths, ctx.config.backend), details);
     if (choice === details) ctx.outputChannel.show(true);
   };
 }
 
-function describeEngine(info: EngineInfo, model: string): string {
+function describeEngine(info: EngineInfo, model: string, searchPaths: string[], backendSetting: string): string {
+  const t = (message: string, ...args: (string | number)[]) => vscode.l10n.t(message, ...args);
   const labels = info.model?.labels.join(', ') ?? '?';
-  const warnings = info.model?.warnings.length ? ` (${info.model.warnings.join('; ')})` : '';
+  const notes = [...(info.model?.warnings ?? []), nativeNotUsed(info, searchPaths, backendSetting, t)].filter((n): n is string => !!n);
   return vscode.l10n.t(
-    'BERT engine: backend {0} · model {1} · labels {2} · TF.js {3}{4}',
-    info.backend,
+    'BERT engine: backend {0} ({1}) · training workers {6} · model {2} · labels {3} · TF.js {4}{5}',
+    info.computes,
+    describeBackendSource(info, searchPaths, t),
     model,
     labels,
     info.versions['@tensorflow/tfjs-core'] ?? '?',
-    warnings,
+    notes.length ? ` (${notes.join('; ')})` : '',
+    info.autoWorkers,
   );
 }
 

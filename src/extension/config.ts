@@ -29,6 +29,8 @@ export interface TrainingDefaults {
   validationSplit: number;
   patience: number;
   seed: number;
+  /** Data-parallel worker threads for the engine; 0: as many as the machine can spare. */
+  workers: number;
 }
 
 export class Config {
@@ -69,6 +71,7 @@ export class Config {
       validationSplit: Math.min(Math.max(Number(train.get<number>('validationSplit', 0.1)) || 0.1, 0.01), 0.5),
       patience: int('earlyStoppingPatience', 2, 0, 1000),
       seed: int('seed', 42, 0, 2 ** 31 - 1),
+      workers: int('workers', 0, 0, 16),
     };
   }
 

@@ -20,14 +20,15 @@ export function showError(error: unknown, log: vscode.OutputChannel): void {
 
 /**
  * Models are code-adjacent (a workspace could point the settings at any folder), so they are not
- * loaded while the workspace is untrusted. Says so and returns false in that case.
+ * loaded while the workspace is untrusted. Says so (or `message`, for other refusals: installing
+ * native acceleration) and returns false in that case.
  */
-export function checkTrusted(): boolean {
+export function checkTrusted(message?: string): boolean {
   if (vscode.workspace.isTrusted) return true;
   const manage = vscode.l10n.t('Manage Workspace Trust');
   void vscode.window
     .showWarningMessage(
-      vscode.l10n.t('BERT: models are not loaded in an untrusted workspace. Trust this workspace to use BERT Workbench.'),
+      message ?? vscode.l10n.t('BERT: models are not loaded in an untrusted workspace. Trust this workspace to use BERT Workbench.'),
       manage,
     )
     .then((choice) => choice === manage && vscode.commands.executeCommand('workbench.trust.manage'));

@@ -13,7 +13,9 @@ import {
 import { version_core as tfjsVersion } from '@tensorflow/tfjs-core';
 import { env as transformersEnv } from '@huggingface/transformers';
 import { version as serverVersion } from '../../package.json';
-import { BACKEND_CHOICES, type BackendChoice, initBackend } from './engine/backend';
+import { BACKEND_CHOICES, type BackendChoice, describeBackend, initBackend } from './engine/backend';
+import { chooseWorkerCount } from './engine/train/parallel/workers';
+import { DEFAULT_SETTINGS } from './engine/train/trainer';
 import { isUserError } from './engine/errors';
 import { ClassifierCache } from './models';
 import { registerPredictions } from './predictions';
@@ -68,6 +70,10 @@ async function describeEngine({ model }: EngineInfoParams): Promise<EngineInfo> 
     backend: backend.name,
     backendProvider: backend.provider,
     backendSkipped: backend.skipped,
+    computes: describeBackend(backend),
+    gemmNote: backend.gemmNote,
+    backendLocation: backend.location,
+    autoWorkers: backend.name === 'wasm' ? chooseWorkerCount(0, { batchSize: DEFAULT_SETTINGS.batchSize, numParameters: classifier?.info.numParameters ?? 0 }) : 1,
     versions: {
       'bert-workbench': serverVersion,
       node: process.versions.node,

@@ -47,6 +47,8 @@ export const PANEL_STRINGS = [
   'Test split: accuracy {0}, macro F1 {1}',
   '{0} · {1} · {2}',
   'resumed from {0}',
+  '1 worker',
+  '{0} workers',
 ] as const;
 
 export type PanelString = (typeof PANEL_STRINGS)[number];

@@ -58,6 +58,14 @@ export interface EngineInfo {
   backendProvider: string;
   /** Why more preferred backends were passed over (empty when the first choice loaded). */
   backendSkipped: string[];
+  /** What computes, for people: e.g. "wasm + ONNX Runtime GEMM". */
+  computes: string;
+  /** ONNX Runtime's version and threads on wasm, or why it is not in use. */
+  gemmNote?: string;
+  /** For a native backend: the file it was loaded from. */
+  backendLocation?: string;
+  /** Training worker threads a run with the default settings would start (setting 0 = auto). */
+  autoWorkers: number;
   /** Versions of the server and the libraries it computes with, keyed by name. */
   versions: Record<string, string>;
   model?: ClassifierInfo;
@@ -187,6 +195,8 @@ export interface RunInfo {
   model: string;
   outDir: string;
   backend?: string;
+  /** Data-parallel worker threads computing the run. */
+  workers?: number;
   /** What a preparing run is doing, e.g. "downloading model.safetensors". */
   activity?: string;
   progress?: RunProgress;

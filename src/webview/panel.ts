@@ -8,7 +8,8 @@
  * `data-backend`, `data-model` (the model predictions use), `data-run-id`, `data-run-status`
  * (none | preparing | training | completed | early-stopped | cancelled | failed | interrupted),
  * `data-run-model`, `data-resumed-from`, `data-events` (events shown), `data-evals`, `data-best-step` (once the run
- * ended). Each chart canvas has `data-points` and `data-series` (see charts.ts).
+ * ended), `data-run-backend` (what the run computes on, for people) and `data-workers` (its data-parallel worker
+ * threads, once its start event arrived). Each chart canvas has `data-points` and `data-series` (see charts.ts).
  */
 import type { FineTuneEvent } from '../server/engine/fine-tune';
 import type { ClassificationMetrics } from '../server/engine/train/metrics';
@@ -28,8 +29,8 @@ declare function acquireVsCodeApi(): VsCodeApi;
 const vscode = acquireVsCodeApi();
 const charts = new TrainingCharts();
 const runs = new Map<string, RunInfo>();
-/** The run on show and how many of its events have been applied. */
-let shown: { run: RunInfo; events: number; evals: number } | undefined;
+/** The run on show, how many of its events have been applied, and its worker threads (from its start event). */
+let shown: { run: RunInfo; events: number; evals: number; workers?: number } | undefined;
 
 window.addEventListener('message', (event: MessageEvent<unknown>) => {
   const message = parseHostMessage(event.data);
@@ -100,6 +101,8 @@ function applyEvent(event: FineTuneEvent): void {
       break;
     case 'start':
       element('run-labels').textContent = event.labels.join(', ');
+      // Runs journaled before the engine reported workers have none.
+      shown.workers = typeof event.workers === 'number' ? event.workers : undefined;
       break;
     case 'step':
       charts.add(event);
@@ -143,6 +146,8 @@ function renderRun(run: RunInfo | undefined): void {
     runModel: run?.model ?? '',
     resumedFrom: run?.resumedFrom ?? '',
     bestStep: ended && run.best ? String(run.best.step) : '',
+    runBackend: run?.backend ?? '',
+    workers: run && shown?.run.id === run.id && shown.workers !== undefined ? String(shown.workers) : '',
   });
   const empty = element('no-run');
   empty.hidden = run !== undefined;
@@ -177,6 +182,8 @@ function renderProgress(run: RunInfo | undefined): void {
     if (p.samplesPerSec !== undefined) parts.push(t('{0} samples/s', p.samplesPerSec.toFixed(1)));
     if (activeRunStatuses.includes(run.status) && p.etaSec !== undefined) parts.push(t('ETA {0}', duration(p.etaSec)));
     if (run.backend) parts.push(run.backend);
+    const workers = shown?.run.id === run.id ? shown.workers : undefined;
+    if (workers !== undefined) parts.push(workers === 1 ? t('1 worker') : t('{0} workers', workers));
     text.textContent = parts.join(' · ');
   }
 }

@@ -89,6 +89,10 @@ describe('Fine-tuning in VS Code', () => {
       assert.equal(await panel.locator('#per-class tbody tr').count(), 3, 'two classes and the macro average');
       assert.match(await panel.locator('#best').innerText(), /^Best: epoch [\d.]+ \(step \d+\) — accuracy [\d.]+%, macro F1 [\d.]+%$/);
       assert.match(await attr('body', 'data-best-step'), /^\d+$/);
+      // What computed, and with how many data-parallel workers (from the run's start event).
+      assert.match(await attr('body', 'data-workers'), /^\d+$/);
+      assert.ok((await attr('body', 'data-run-backend')).length > 0, 'the run says its backend');
+      assert.match(await panel.locator('#progress-text').innerText(), / · \d+ workers?$/);
       assert.match(await panel.locator('#dataset').innerText(), /reviews\.csv[\s\S]*1,200 read|1200 read/);
       await workbench.notification(/BERT: training (finished|stopped early)/, 30_000);
 

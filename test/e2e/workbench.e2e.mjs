@@ -113,13 +113,17 @@ describe('BERT Workbench in VS Code (code-server 4.100.3)', () => {
   );
 
   test(
-    'Show Engine Info names the backend, the model and its labels',
+    'Show Engine Info names the backend and where it was loaded from, the model and its labels',
     { timeout: 60_000 },
     step('engine-info', async () => {
       await workbench.runCommand(commandTitles['bertWorkbench.showEngineInfo']);
       const message = await workbench.notification(/BERT engine: /);
       await workbench.screenshot('engine-info');
-      assert.match(message, /backend (tensorflow|wasm|cpu) · model builtin:tiny-bert · labels negative, positive/);
+      assert.match(message, /backend (tensorflow|wasm|cpu)\b.* · training workers \d+ · model builtin:tiny-bert · labels negative, positive/);
+      // On this machine the wasm backend computes its products with ONNX Runtime (the linux-x64 VSIX carries it).
+      assert.match(message, /backend wasm \+ ONNX Runtime GEMM /);
+      // Where the backend came from: the bundled wasm (or cpu) package, or a native one and its folder.
+      assert.match(message, /\((@tensorflow\/tfjs-backend-(wasm|cpu), bundled with the extension|@tensorflow\/tfjs-node(-gpu)? .+)\) · training workers/);
     }),
   );
 

@@ -42,7 +42,7 @@ function eventLine(e: FineTuneEvent): string | undefined {
       return `dataset ${s.path} (${s.format}): ${s.rows.kept} of ${s.rows.read} rows kept; ${splits}; labels ${s.id2label.join(', ')}`;
     }
     case 'start':
-      return `training ${e.modelRef} on ${e.backend}: ${e.numTrain} examples, ${e.totalSteps} steps (${e.stepsPerEpoch} per epoch), ` +
+      return `training ${e.modelRef} on ${e.backend}${workersText(e.workers)}: ${e.numTrain} examples, ${e.totalSteps} steps (${e.stepsPerEpoch} per epoch), ` +
         `${e.trainableParameters.toLocaleString('en-US')} of ${e.numParameters.toLocaleString('en-US')} parameters trained` +
         `${e.resumedFromStep ? `, resumed at step ${e.resumedFromStep}` : ''}`;
     case 'step':
@@ -58,4 +58,10 @@ function eventLine(e: FineTuneEvent): string | undefined {
     default:
       return undefined;
   }
+}
+
+/** ` with 2 workers` (data-parallel threads); nothing for runs journaled before the engine said. */
+function workersText(workers: number | undefined): string {
+  if (workers === undefined) return '';
+  return ` with ${workers} worker${workers === 1 ? '' : 's'}`;
 }

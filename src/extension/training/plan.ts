@@ -40,6 +40,8 @@ export function startParams(plan: TrainingPlan, config: Config): StartRunParams 
       ...(s.maxSteps !== undefined ? { maxSteps: s.maxSteps } : {}),
     },
     hub: config.hub(plan.folder?.uri),
+    // 0: the engine chooses (as many as the machine can spare).
+    workers: s.workers,
   };
   return { title: `${datasetName(plan.data)} · ${modelName(plan.model)}`, request };
 }

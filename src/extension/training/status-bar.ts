@@ -18,7 +18,7 @@ export class TrainingStatusBar implements vscode.Disposable {
   constructor(runs: TrainingRuns) {
     this.item.name = vscode.l10n.t('BERT Training');
     this.item.command = 'bertWorkbench.openPanel';
-    this.subscription = runs.onDidChange(({ run }) => {
+    this.subscription = runs.onDidChange(({ run, event }) => {
       // Only the run going on (or the one that just ended) is shown.
       if (isActive(run) || runs.active === undefined) this.show(run);
     });
@@ -39,7 +39,7 @@ export class TrainingStatusBar implements vscode.Disposable {
       this.item.backgroundColor = run.status === 'failed' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
       this.hideTimer = setTimeout(() => this.item.hide(), RESULT_MS);
     }
-    this.item.tooltip = tooltip(run);
+    this.item.tooltip = tooltip(run, run.workers);
     this.item.accessibilityInformation = { label: `${run.title}: ${run.status}, ${describeProgress(run)}` };
     this.item.show();
   }
@@ -51,11 +51,14 @@ export class TrainingStatusBar implements vscode.Disposable {
   }
 }
 
-function tooltip(run: RunInfo): vscode.MarkdownString {
+function tooltip(run: RunInfo, workers: number | undefined): vscode.MarkdownString {
   const md = new vscode.MarkdownString(undefined, true);
   md.appendMarkdown(`**${escape(run.title)}** — ${escape(run.status)}\n\n`);
   md.appendMarkdown(`${escape(describeProgress(run))}\n\n`);
-  if (run.backend) md.appendMarkdown(`${escape(vscode.l10n.t('backend {0}', run.backend))}\n\n`);
+  if (run.backend) {
+    const threads = workers === undefined ? '' : ` · ${workers === 1 ? vscode.l10n.t('1 worker') : vscode.l10n.t('{0} workers', workers)}`;
+    md.appendMarkdown(`${escape(vscode.l10n.t('backend {0}', run.backend) + threads)}\n\n`);
+  }
   if (run.best) md.appendMarkdown(`${escape(vscode.l10n.t('best: accuracy {0}, macro F1 {1} (epoch {2})', percent(run.best.accuracy), percent(run.best.macroF1), run.best.epoch.toFixed(1)))}\n\n`);
   md.appendMarkdown(escape(vscode.l10n.t('Click to open the training panel.')));
   return md;

@@ -31,6 +31,8 @@ export interface BackendReport {
   name: BackendName;
   /** Which package provides it, e.g. "@tensorflow/tfjs-node-gpu". */
   provider: string;
+  /** For a native backend: the file Node loaded it from (e.g. in the extension's storage). */
+  location?: string;
   /** Why the more preferred ones were not used (empty when the first choice loaded). */
   skipped: string[];
   /** What computes matrix products: ONNX Runtime's GEMM inside the wasm backend, or the backend itself. */
@@ -74,7 +76,7 @@ async function selectBackend(choice: BackendChoice, nativeSearchPaths: string[])
   const skipped: string[] = [];
   if (choice === 'auto' || choice === 'tensorflow') {
     const native = loadNative(nativeSearchPaths, skipped);
-    if (native && (await tf.setBackend('tensorflow'))) return { name: 'tensorflow', provider: native, skipped, gemm: 'tensorflow' };
+    if (native && (await tf.setBackend('tensorflow'))) return { name: 'tensorflow', provider: native.name, location: native.location, skipped, gemm: 'tensorflow' };
     if (choice === 'tensorflow') {
       throw new UserError({
         kind: 'backend-unavailable',
@@ -97,6 +99,12 @@ async function selectBackend(choice: BackendChoice, nativeSearchPaths: string[])
   }
   await tf.setBackend('cpu');
   return { name: 'cpu', provider: '@tensorflow/tfjs-backend-cpu', skipped, gemm: 'cpu' };
+}
+
+/** The backend for people: "wasm + ONNX Runtime GEMM", "tensorflow (@tensorflow/tfjs-node-gpu)", "cpu". */
+export function describeBackend(report: BackendReport): string {
+  if (report.name === 'tensorflow') return `tensorflow (${report.provider})`;
+  return report.gemm === 'onnxruntime' ? `${report.name} + ONNX Runtime GEMM` : report.name;
 }
 
 /** Installs the ONNX Runtime GEMM provider on the wasm backend unless `BERT_WORKBENCH_GEMM` says no. */
@@ -126,13 +134,13 @@ function wasmGemm(): Pick<BackendReport, 'gemm' | 'gemmNote'> {
 }
 
 /** Requires the first native package that loads; it registers the 'tensorflow' backend itself. */
-function loadNative(searchPaths: string[], skipped: string[]): string | undefined {
+function loadNative(searchPaths: string[], skipped: string[]): { name: string; location: string } | undefined {
   const requireHere = createRequire(__filename);
   for (const name of NATIVE_PACKAGES) {
     try {
       const resolved = requireHere.resolve(name, { paths: [...searchPaths, ...(requireHere.resolve.paths(name) ?? [])] });
       requireHere(resolved);
-      if (tf.findBackend('tensorflow')) return name;
+      if (tf.findBackend('tensorflow')) return { name, location: resolved };
       skipped.push(`${name}: loaded but registered no backend`);
     } catch (e) {
       skipped.push(`${name}: ${firstLine(e)}`);

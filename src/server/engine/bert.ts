@@ -13,6 +13,16 @@
  */
 import * as tf from './tf';
 import { columnSums, hostData, linear, linearGrads, matMul } from './ops/matmul';
+import { seededDropout } from './ops/dropout';
+import { hostKernels } from './ops/host';
+import {
+  addNormHost,
+  attentionProbsHost,
+  attentionScoresGradHost,
+  embeddingsHost,
+  geluHost,
+  type KernelDropout,
+} from './ops/bert-kernels';
 import type { BertConfig } from './model-config';
 
 export interface ParameterSpec {
@@ -80,8 +90,15 @@ export interface BertOutputs {
 export interface ForwardOptions {
   /** Dropout on (training) or off (evaluation, prediction). */
   training: boolean;
-  /** Seed of the dropout masks of this forward pass (training only). */
+  /** Seed of the dropout masks of this forward pass (training only); left out, a random one. */
   dropoutSeed?: number;
+  /**
+   * The global batch index of these inputs' first row (default 0). Dropout masks depend only on the
+   * seed, the dropout's place in the forward pass, the global row and the position within the row
+   * (ops/dropout.ts), so a shard of a batch (padded to the batch's sequence length) run with its
+   * `firstRow` draws the same masks as the whole batch does for those rows.
+   */
+  firstRow?: number;
 }
 
 /** Hugging Face's additive mask value: the most negative float32, so masked keys get exactly 0 weight. */
@@ -101,12 +118,15 @@ export class BertForSequenceClassification {
   /** Runs the model. The caller owns the returned tensors (wrap calls in `tf.tidy`). */
   forward(inputs: BertInputs, options: ForwardOptions): BertOutputs {
     const dropout = dropoutFn(options);
-    const embeddingOutput = this.embeddings(inputs, dropout);
-    const maskAdd = attentionMaskAdd(inputs.attentionMask);
+    // Where the host kernels run (wasm, cpu), LayerNorm, GELU, the attention softmax and dropout
+    // are one pass each (ops/bert-kernels.ts: WebAssembly SIMD on wasm); elsewhere, stock TF.js ops.
+    const host = hostKernels();
+    const embeddingOutput = host ? this.embeddingsOnHost(inputs, dropout) : this.embeddings(inputs, dropout);
+    const keyMask: KeyMask = host ? { valid: keyValidity(inputs.attentionMask) } : { add: attentionMaskAdd(inputs.attentionMask) };
     const layerOutputs: tf.Tensor3D[] = [];
     let hidden = embeddingOutput;
     for (let l = 0; l < this.config.numHiddenLayers; l++) {
-      hidden = this.encoderLayer(hidden, maskAdd, l, dropout);
+      hidden = this.encoderLayer(hidden, keyMask, l, dropout);
       layerOutputs.push(hidden);
     }
     const pooledOutput = this.pooler(hidden);
@@ -130,9 +150,24 @@ export class BertForSequenceClassification {
     return dropout(this.layerNorm(summed, 'bert.embeddings.LayerNorm'), this.config.hiddenDropoutProb) as tf.Tensor3D;
   }
 
-  private encoderLayer(x: tf.Tensor3D, maskAdd: tf.Tensor, l: number, dropout: Dropout): tf.Tensor3D {
+  /** The same as `embeddings`, as one host kernel each way. */
+  private embeddingsOnHost(inputs: BertInputs, dropout: Dropout): tf.Tensor3D {
+    const e = (name: string) => this.p(`bert.embeddings.${name}`);
+    return embeddingsHost(
+      inputs,
+      e('word_embeddings.weight'),
+      e('token_type_embeddings.weight'),
+      e('position_embeddings.weight'),
+      e('LayerNorm.weight'),
+      e('LayerNorm.bias'),
+      this.config.layerNormEps,
+      dropout.site(this.config.hiddenDropoutProb),
+    );
+  }
+
+  private encoderLayer(x: tf.Tensor3D, keyMask: KeyMask, l: number, dropout: Dropout): tf.Tensor3D {
     const layer = `bert.encoder.layer.${l}`;
-    const context = this.selfAttention(x, maskAdd, `${layer}.attention.self`, dropout);
+    const context = this.selfAttention(x, keyMask, `${layer}.attention.self`, dropout);
     const attended = this.addAndNorm(context, x, `${layer}.attention.output`, dropout);
     const intermediate = gelu(this.dense(attended, `${layer}.intermediate.dense`)); // (B, T, I)
     return this.addAndNorm(intermediate, attended, `${layer}.output`, dropout);
@@ -144,7 +179,7 @@ export class BertForSequenceClassification {
    * head transposes, (B, nh, T, T) intermediates and their gradients that TF.js would keep to the end
    * of the backward pass.
    */
-  private selfAttention(x: tf.Tensor3D, maskAdd: tf.Tensor, name: string, dropout: Dropout): tf.Tensor3D {
+  private selfAttention(x: tf.Tensor3D, keyMask: KeyMask, name: string, dropout: Dropout): tf.Tensor3D {
     const [B, T, H] = x.shape;
     const nh = this.config.numAttentionHeads;
     const hd = H / nh;
@@ -163,8 +198,17 @@ export class BertForSequenceClassification {
       const q = heads(linear(flat, wqScaled, tf.mul(bq, scale) as tf.Tensor1D));
       const k = heads(linear(flat, wk, bk));
       const v = heads(linear(flat, wv, bv));
-      const probs = tf.softmax(tf.add(matMul(q, k, false, true), maskAdd)); // (B, nh, T, T)
-      const dropped = dropout(probs, rate); // probs itself when dropout is off
+      const scores = matMul(q, k, false, true); // (B, nh, T, T)
+      let probs: tf.Tensor;
+      let dropped: tf.Tensor; // probs itself when dropout is off
+      if (keyMask.valid) {
+        // With the host kernels: the masked softmax and the dropout are one pass.
+        const out = attentionProbsHost(scores, keyMask.valid, dropout.site(rate));
+        [probs, dropped] = [out[0], out[1] ?? out[0]];
+      } else {
+        probs = tf.softmax(tf.add(scores, keyMask.add!));
+        dropped = dropout(probs, rate);
+      }
       save([flat, wqScaled, wk, wv, q, k, v, probs, dropped]);
       return {
         value: rows(matMul(dropped, v)).reshape([B, T, H]),
@@ -176,8 +220,7 @@ export class BertForSequenceClassification {
             const dv = matMul(sd, dContext, true, false);
             // Softmax's backward, dScores = p ⊙ (dp − Σ dp ⊙ p), with dp = dDropped ⊙ mask, so that
             // p ⊙ dp = dDropped ⊙ dropped: the mask itself is never needed.
-            const t = tf.mul(dDropped, sd);
-            const dScores = tf.sub(t, tf.mul(sp, tf.sum(t, -1, true)));
+            const dScores = keyMask.valid ? attentionScoresGradHost(dDropped, sd, sp) : softmaxDropoutGrad(dDropped, sd, sp);
             const dq = matMul(dScores, sk); // with respect to the scaled query
             const dk = matMul(dScores, sq, true, false);
             const [dxq, dwq, dbq] = linearGrads(rows(dq), sx, swq, true);
@@ -194,6 +237,11 @@ export class BertForSequenceClassification {
 
   /** BertSelfOutput / BertOutput: dense, dropout, then LayerNorm of the residual sum (post-LN). */
   private addAndNorm(x: tf.Tensor, residual: tf.Tensor3D, name: string, dropout: Dropout): tf.Tensor3D {
+    if (hostKernels()) {
+      const ln = (kind: string) => this.p(`${name}.LayerNorm.${kind}`);
+      const site = dropout.site(this.config.hiddenDropoutProb);
+      return addNormHost(this.dense(x, `${name}.dense`), residual, ln('weight'), ln('bias'), this.config.layerNormEps, site) as tf.Tensor3D;
+    }
     const projected = dropout(this.dense(x, `${name}.dense`), this.config.hiddenDropoutProb);
     return this.layerNorm(tf.add(projected, residual), `${name}.LayerNorm`) as tf.Tensor3D;
   }
@@ -252,6 +300,11 @@ export class BertForSequenceClassification {
 
 /** The exact GELU of BERT: x·Φ(x) = 0.5·x·(1 + erf(x/√2)). */
 export function gelu(x: tf.Tensor): tf.Tensor {
+  return hostKernels() ? geluHost(x) : geluStock(x);
+}
+
+/** `gelu` in stock TF.js ops (the backends whose data JS cannot reach). */
+export function geluStock(x: tf.Tensor): tf.Tensor {
   // Its own backward pass: d/dx x·Φ(x) = Φ(x) + x·φ(x), with Φ(x) kept from the forward pass (no
   // second erf) and φ(x) = exp(−x²/2)/√(2π) computed as s/(1 − s) with s = sigmoid(−x²/2): wasm's
   // Exp is scalar, its Sigmoid vectorised (2.5× faster for the three ops).
@@ -283,6 +336,24 @@ export function gelu(x: tf.Tensor): tf.Tensor {
   return op(x);
 }
 
+/** The attention's key mask: additive (stock ops), or one flag per key (host kernels). */
+interface KeyMask {
+  add?: tf.Tensor;
+  valid?: Uint8Array;
+}
+
+/** (B, T) mask of 1/0 → (B·T) flags, 1 for a real token. */
+function keyValidity(attentionMask: tf.Tensor2D): Uint8Array {
+  const mask = attentionMask.dataSync();
+  return Uint8Array.from(mask, (m) => (m !== 0 ? 1 : 0));
+}
+
+/** Softmax's backward pass through dropout, dScores = t − p·Σ t with t = dDropped ⊙ dropped, in stock ops. */
+function softmaxDropoutGrad(dDropped: tf.Tensor, dropped: tf.Tensor, probs: tf.Tensor): tf.Tensor {
+  const t = tf.mul(dDropped, dropped);
+  return tf.sub(t, tf.mul(probs, tf.sum(t, -1, true)));
+}
+
 /** (B, T) mask of 1/0 → (B, 1, 1, T) additive mask over the key axis. */
 function attentionMaskAdd(attentionMask: tf.Tensor2D): tf.Tensor {
   const [B, T] = attentionMask.shape;
@@ -299,13 +370,37 @@ export function crossEntropyLoss(logits: tf.Tensor2D, labels: tf.Tensor1D, class
   return tf.div(tf.sum(tf.mul(nll, weights)), tf.sum(weights));
 }
 
-type Dropout = (x: tf.Tensor, rate: number) => tf.Tensor;
+/**
+ * The dropouts of one forward pass, in order: called on a tensor, applies the next site's mask;
+ * `site` hands the next site to a kernel that applies the mask itself. Either way every dropout
+ * counts as a site, whatever its rate, so that the sites keep their indices on every path.
+ */
+interface Dropout {
+  (x: tf.Tensor, rate: number): tf.Tensor;
+  site(rate: number): KernelDropout | undefined;
+}
 
-/** Dropout that is the identity at evaluation time and draws a fresh, seeded mask per call while training. */
+/**
+ * Dropout that is the identity at evaluation time and, while training, draws each site's mask from
+ * (seed, the site's index in the forward pass, global row, position in the row): see ops/dropout.ts.
+ */
 function dropoutFn(options: ForwardOptions): Dropout {
-  if (!options.training) return (x) => x;
-  let seed = options.dropoutSeed ?? Math.floor(Math.random() * 2 ** 31);
-  return (x, rate) => (rate > 0 ? tf.dropout(x, rate, undefined, seed++) : x);
+  if (!options.training) return Object.assign((x: tf.Tensor) => x, { site: () => undefined });
+  const seed = options.dropoutSeed ?? Math.floor(Math.random() * 2 ** 31);
+  const firstRow = options.firstRow ?? 0;
+  if (!(Number.isInteger(firstRow) && firstRow >= 0)) throw new Error(`forward: firstRow ${firstRow} is not a row index`);
+  let next = 0;
+  const site = (rate: number): KernelDropout | undefined => {
+    const where = { seed, site: next++, firstRow };
+    return rate > 0 ? { rate, where } : undefined;
+  };
+  return Object.assign(
+    (x: tf.Tensor, rate: number) => {
+      const d = site(rate);
+      return d ? seededDropout(x, d.rate, d.where) : x;
+    },
+    { site },
+  );
 }
 
 /**

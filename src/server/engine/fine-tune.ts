@@ -3,7 +3,7 @@
  * backend, resolve the model, read and explain the dataset, build the model for the dataset's
  * classes, and run the training loop. The dataset summary is reported before training starts.
  */
-import { initBackend, type BackendChoice } from './backend';
+import { describeBackend, initBackend, type BackendChoice } from './backend';
 import { loadModelFolder } from './classifier';
 import { loadDataset, summarizeDataset, type Dataset, type DatasetOptions, type DatasetSummary } from './data';
 import { resolveModelRef, type HubOptions } from './hub';
@@ -54,7 +54,8 @@ export async function fineTune(request: FineTuneRequest, hooks: FineTuneHooks = 
       tokenizer,
       baseConfig: loaded.rawConfig,
       modelRef: request.model,
-      backend: backend.name,
+      backend: describeBackend(backend),
+      workers: request.workers ?? 0,
       data: trainData(dataset),
       settings,
       outDir: request.outDir,

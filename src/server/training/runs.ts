@@ -190,6 +190,7 @@ function changesFrom(event: FineTuneEvent, info: RunInfo, shuttingDown: boolean)
         status: 'training',
         activity: undefined,
         backend: event.backend,
+        workers: event.workers,
         progress: { step: event.resumedFromStep ?? 0, totalSteps: event.totalSteps, epoch: (event.resumedFromStep ?? 0) / event.stepsPerEpoch, epochs: event.epochs },
       };
     case 'step':

@@ -27,6 +27,7 @@ const tests = [
     assert.equal(train.get('batchSize'), 32);
     assert.equal(train.get('maxLength'), 128);
     assert.equal(train.get('freezeLayers'), 0);
+    assert.equal(train.get('workers'), 0, 'workers: auto');
     assert.equal(train.get('outputFolder'), '${workspaceFolder}/.bert-workbench/models');
     assert.equal(vscode.workspace.getConfiguration('bertWorkbench.hub').get('offline'), false);
   }],

@@ -6,6 +6,7 @@ import { batchMatMul, columnSums, hostData, linear, matMul, nativeProducts, tran
 import { AdamW, clipByGlobalNorm } from '../../../src/server/engine/train/optimizer';
 import { BertForSequenceClassification, crossEntropyLoss, gelu, parameterSpecs } from '../../../src/server/engine/bert';
 import { bertConfigFromJson, type BertConfig } from '../../../src/server/engine/model-config';
+import { dropoutMask } from '../../../src/server/engine/ops/dropout';
 
 let seed = 1;
 const random = (shape: number[]) => tf.randomNormal(shape, 0, 1, 'float32', seed++);
@@ -224,8 +225,8 @@ for (const config of CONFIGS) {
 }
 
 /**
- * BERT's forward pass in plain TF.js ops (with TF.js's own gradients), dropout drawn with the seeds
- * in the order the model draws them: the reference for the model's custom backward passes
+ * BERT's forward pass in plain TF.js ops (with TF.js's own gradients), dropout masks drawn for the
+ * sites in the order the model draws them: the reference for the model's custom backward passes
  * (attention, LayerNorm, GELU, embedding lookup) in training mode, which golden.json (evaluation
  * mode) does not cover.
  */
@@ -235,7 +236,11 @@ function referenceLogits(config: BertConfig, params: Map<string, tf.Tensor>, ids
   const nh = config.numAttentionHeads;
   const hd = H / nh;
   const p = (name: string) => params.get(name)!;
-  const drop = (x: tf.Tensor, rate: number) => (rate > 0 ? tf.dropout(x, rate, undefined, seed++) : x);
+  let site = 0; // every dropout counts, whatever its rate
+  const drop = (x: tf.Tensor, rate: number) => {
+    const where = { seed, site: site++, firstRow: 0 };
+    return rate > 0 ? tf.mul(x, tf.tensor(dropoutMask(x.shape, rate, where), x.shape)) : x;
+  };
   const dense = (x: tf.Tensor, name: string) => {
     const w = p(`${name}.weight`) as tf.Tensor2D;
     return tf.add(tf.matMul(x.reshape([-1, w.shape[0]]), w), p(`${name}.bias`)).reshape([...x.shape.slice(0, -1), w.shape[1]]);

@@ -280,11 +280,11 @@ test(`the pinned onnxruntime-node ${PINNED_ORT_VERSION} and the shape of its syn
     'loadModel(buffer: ArrayBuffer, byteOffset: number, byteLength: number, options: SessionOptions): void;',
     'run(feeds: FeedsType, fetches: FetchesType, options: RunOptions): ReturnType;',
     'dispose(): void;',
-    'initOrtOnce: (logLevel: number, tensorConstructor: TensorConstructor) => void;',
+    'initOrtOnce: (logLevel: number, tensorConstructor: TensorConstructor, isMainThread: boolean) => void;',
   ]) {
     assert.ok(declared.includes(signature), `onnxruntime-node's binding no longer declares ${signature}`);
   }
-  assert.match(readFileSync(join(ortPackage, 'dist/binding.js'), 'utf8'), /\.\.\/bin\/napi-v3\/\$\{process\.platform\}\/\$\{process\.arch\}\/onnxruntime_binding\.node/);
+  assert.match(readFileSync(join(ortPackage, 'dist/binding.js'), 'utf8'), /\.\.\/bin\/napi-v6\/\$\{process\.platform\}\/\$\{process\.arch\}\/onnxruntime_binding\.node/);
   const { binding, version: loadedVersion } = loadOrtBinding();
   assert.equal(loadedVersion, PINNED_ORT_VERSION);
   assert.equal(bindingShapeProblem(binding), undefined);

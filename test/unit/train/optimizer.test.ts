@@ -57,3 +57,52 @@ test('gradients are clipped to global norm 1.0, and left alone below it', () => 
   assert.equal(kept.grads.get('a'), small.get('a'));
   tf.dispose([...clipped.values(), ...small.values()]);
 });
+
+test('AdamW on wasm: the SIMD update equals the JS loop and the TF.js ops; clipAndApply equals clipping then apply', async () => {
+  await initBackend('wasm');
+  const { setSimdKernels, simdKernels } = await import('../../../src/server/engine/ops/simd');
+  assert.ok(simdKernels(), 'the SIMD kernels load');
+  const names = ['bert.embeddings.word_embeddings.weight', 'bert.encoder.layer.0.output.dense.bias', 'classifier.weight'];
+  const sizes = [1001, 64, 7]; // tails of 1, 0 and 3 after the groups of four
+  const initial = sizes.map((n, i) => tf.randomNormal([n], 0, 1, 'float32', 10 + i));
+  const gradsAt = (step: number) => new Map(names.map((name, i) => [name, tf.tidy(() => tf.mul(tf.randomNormal([sizes[i]], 0, 1, 'float32', 100 * step + i + 1), step === 2 ? 0.01 : 3))]));
+  const run = (simd: boolean, mode: 'clip-then-apply' | 'clipAndApply' | 'ops') => {
+    const previous = setSimdKernels(simd);
+    const params = new Map(names.map((name, i) => [name, tf.tidy(() => tf.variable(tf.clone(initial[i])))]));
+    const optimizer = new AdamW(params, { weightDecay: 0.05, opsOnly: mode === 'ops' });
+    const norms: number[] = [];
+    for (const [step, lr] of [0, 0.01, 0.02, 0.005].entries()) {
+      const grads = gradsAt(step);
+      if (mode === 'clipAndApply') {
+        norms.push(optimizer.clipAndApply(grads, lr, 1).norm);
+        tf.dispose([...grads.values()]);
+      } else {
+        const { grads: clipped, norm } = clipByGlobalNorm(grads, 1);
+        norms.push(norm);
+        optimizer.apply(clipped, lr);
+        tf.dispose([...clipped.values()]);
+      }
+    }
+    setSimdKernels(previous);
+    const state = optimizer.state();
+    const result = { params: names.map((n) => Float32Array.from(params.get(n)!.dataSync())), m: names.map((n) => state.m.get(n)!), v: names.map((n) => state.v.get(n)!), norms };
+    optimizer.dispose();
+    tf.dispose([...params.values()]);
+    return result;
+  };
+  const closeArrays = (a: Float32Array[], b: Float32Array[], what: string, tol: number) =>
+    a.forEach((x, i) => x.forEach((value, j) => assert.ok(Math.abs(value - b[i][j]) <= tol * Math.max(1, Math.abs(b[i][j])), `${what}[${i}][${j}]: ${value} ≠ ${b[i][j]}`)));
+  const before = tf.memory().numTensors;
+  const reference = run(false, 'clip-then-apply'); // the JS loops
+  for (const [simd, mode] of [[true, 'clip-then-apply'], [true, 'clipAndApply'], [false, 'clipAndApply'], [false, 'ops']] as const) {
+    const other = run(simd, mode);
+    const what = `${simd ? 'SIMD' : 'JS'} ${mode}`;
+    closeArrays(other.params, reference.params, `${what} params`, 2e-6);
+    closeArrays(other.m, reference.m, `${what} m`, 2e-6);
+    closeArrays(other.v, reference.v, `${what} v`, 2e-6);
+    other.norms.forEach((n, i) => assert.ok(Math.abs(n - reference.norms[i]) <= 1e-5 * reference.norms[i], `${what} norm ${i}`));
+  }
+  assert.ok(reference.norms[0] > 1 && reference.norms[2] < 1, 'the steps both clip and do not');
+  assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+  tf.dispose(initial);
+});

@@ -12,9 +12,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 
 /** The onnxruntime-node whose binding this code is written against; also pin it in package.json. */
-export const PINNED_ORT_VERSION = '1.21.0';
+export const PINNED_ORT_VERSION = '1.27.0';
 
 export const BINDING_FILE = 'onnxruntime_binding.node';
 /** The folder, beside the bundles, holding this platform's copy of the binding and its library. */
@@ -40,7 +41,7 @@ interface NativeSession {
 
 export interface OrtBinding {
   InferenceSession: new () => NativeSession;
-  initOrtOnce(logLevel: number, tensorConstructor: Function): void;
+  initOrtOnce(logLevel: number, tensorConstructor: Function, isMainThread: boolean): void;
   listSupportedBackends(): { name: string; bundled: boolean }[];
 }
 
@@ -84,7 +85,9 @@ export function loadOrtBinding(): LoadedBinding {
   }
   const problem = bindingShapeProblem(binding);
   if (problem) throw new Error(`onnxruntime-node ${version}: the native binding ${problem}`);
-  binding.initOrtOnce(ORT_LOG_ERROR, ResultTensor);
+  // Each thread (the training workers too) registers its own constructor; 1.21's binding kept one for
+  // the whole process and crashed when a worker thread ran a session.
+  binding.initOrtOnce(ORT_LOG_ERROR, ResultTensor, isMainThread);
   loaded = { binding, file, version };
   return loaded;
 }
@@ -111,7 +114,7 @@ function locateBinding(): { file: string; version: string } {
     throw new Error(`onnxruntime-node is not installed (nor in ${bundled})`);
   }
   const root = dirname(packageJson);
-  const file = join(root, 'bin', 'napi-v3', process.platform, process.arch, BINDING_FILE);
+  const file = join(root, 'bin', 'napi-v6', process.platform, process.arch, BINDING_FILE);
   if (!existsSync(file)) throw new Error(`onnxruntime-node has no binary for ${process.platform}-${process.arch}`);
   return { file, version: JSON.parse(readFileSync(packageJson, 'utf8')).version };
 }

@@ -10,7 +10,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as tf from '../tf';
-import { crossEntropyLoss, type BertForSequenceClassification, type BertInputs } from '../bert';
+import { crossEntropyLoss, type BertForSequenceClassification } from '../bert';
 import { bertParamsFromCheckpoint } from '../checkpoint/bert-weights';
 import { readSafetensors } from '../checkpoint/safetensors';
 import { UserError } from '../errors';
@@ -28,7 +28,9 @@ import {
 } from './checkpoints';
 import type { TrainEvent, TrainOutcome, TrainStatus } from './events';
 import { classificationMetrics, type ClassificationMetrics } from './metrics';
-import { AdamW, clipByGlobalNorm } from './optimizer';
+import { AdamW } from './optimizer';
+import { batchTensors, trainStep } from './step';
+import { chooseWorkerCount, DataParallelTrainer } from './parallel/workers';
 import { deriveSeed } from '../random';
 import { saveModelFolder } from './save';
 import { linearWarmupDecay, warmupStepsFor } from './schedule';
@@ -89,7 +91,13 @@ export interface TrainRun {
   /** The base model's config.json, to keep its other fields. */
   baseConfig: Record<string, unknown>;
   modelRef: string;
+  /** What computes, for people (e.g. "wasm + ONNX Runtime GEMM"). */
   backend: string;
+  /**
+   * Data-parallel worker threads (wasm backend only; see parallel/workers.ts): 0 chooses from the
+   * cores and free memory; left out or 1 trains on this thread.
+   */
+  workers?: number;
   data: TrainData;
   settings: TrainSettings;
   outDir: string;
@@ -103,6 +111,8 @@ export interface TrainRun {
   signal?: AbortSignal;
 }
 
+export { batchTensors, trainStep };
+
 export interface TrainResult extends TrainOutcome {
   history: TrainerState['history'];
 }
@@ -112,9 +122,8 @@ const STEP_EVENT_INTERVAL_MS = 250;
 const EVAL_BATCH_SIZE = 64;
 
 export async function train(run: TrainRun): Promise<TrainResult> {
-  const { model, data, settings, outDir } = run;
+  const { model, data, settings } = run;
   validate(run);
-  const emit = run.onEvent ?? (() => {});
   const encode = (set: LabelledText[]) => set.map((e) => run.tokenizer.encode(e.text, undefined, settings.maxLength));
   const trainEncodings = encode(data.train);
   const validationEncodings = encode(data.validation);
@@ -129,13 +138,51 @@ export async function train(run: TrainRun): Promise<TrainResult> {
   const optimizer = new AdamW(model.params, { weightDecay: settings.weightDecay });
 
   const state = await startOrResume(run, optimizer);
+  const parallel = await startWorkers(run, optimizer);
+  try {
+    return await trainLoop(run, { optimizer, state, parallel, trainable, trainEncodings, validationEncodings, lengths, classWeights, totalSteps, stepsPerEpoch, epochs, warmupSteps });
+  } finally {
+    await parallel?.close();
+    optimizer.dispose();
+  }
+}
+
+interface LoopContext {
+  optimizer: AdamW;
+  state: TrainerState;
+  parallel: DataParallelTrainer | undefined;
+  trainable: number;
+  trainEncodings: Encoding[];
+  validationEncodings: Encoding[];
+  lengths: number[];
+  classWeights: number[] | undefined;
+  totalSteps: number;
+  stepsPerEpoch: number;
+  epochs: number;
+  warmupSteps: number;
+}
+
+/** Worker threads when the run asks for (or the machine affords) more than one and the backend is wasm. */
+async function startWorkers(run: TrainRun, optimizer: AdamW): Promise<DataParallelTrainer | undefined> {
+  if (tf.getBackend() !== 'wasm' || run.workers === undefined || run.workers === 1) return undefined;
+  const numParameters = [...run.model.params.values()].reduce((n, p) => n + p.size, 0);
+  const count = chooseWorkerCount(run.workers, { batchSize: run.settings.batchSize, numParameters });
+  return count > 1 ? DataParallelTrainer.start(run.model, optimizer, count) : undefined;
+}
+
+async function trainLoop(run: TrainRun, context: LoopContext): Promise<TrainResult> {
+  const { model, data, settings, outDir } = run;
+  const emit = run.onEvent ?? (() => {});
+  const { optimizer, state, parallel, trainable, trainEncodings, validationEncodings, lengths, classWeights, totalSteps, stepsPerEpoch, epochs, warmupSteps } = context;
   const saveContents = { model, tokenizer: run.tokenizer, baseConfig: run.baseConfig };
+  /** The training thread's copy of the weights and optimizer state, brought up to date from the workers. */
+  const synchronise = async () => parallel?.copyInto(model, optimizer);
   emit({
     event: 'start',
     runId: state.runId,
     modelRef: run.modelRef,
-    backend: run.backend,
-    workers: 1,
+    backend: parallel?.backend ?? run.backend,
+    workers: parallel?.size ?? 1,
     totalSteps,
     stepsPerEpoch,
     epochs,
@@ -154,6 +201,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
   let status: TrainStatus = 'completed';
 
   const evaluateAndCheckpoint = async (): Promise<boolean> => {
+    await synchronise();
     const metrics = evaluate(model, run.tokenizer, validationEncodings, data.validation, data.labels);
     const score = scoreOf(metrics, settings.metricForBest);
     const isBest = state.bestScore === undefined || score > state.bestScore;
@@ -175,12 +223,10 @@ export async function train(run: TrainRun): Promise<TrainResult> {
       }
       const rows = batches[state.batchInEpoch];
       const lr = linearWarmupDecay(settings.learningRate, state.step, totalSteps, warmupSteps);
-      const { loss, gradNorm } = trainStep(model, optimizer, run.tokenizer.pad(rows.map((i) => trainEncodings[i])), rows.map((i) => data.train[i].label), {
-        lr,
-        maxGradNorm: settings.maxGradNorm,
-        dropoutSeed: deriveSeed(settings.seed, 1, state.step),
-        classWeights,
-      });
+      const batch = run.tokenizer.pad(rows.map((i) => trainEncodings[i]));
+      const labels = rows.map((i) => data.train[i].label);
+      const stepOptions = { lr, maxGradNorm: settings.maxGradNorm, dropoutSeed: deriveSeed(settings.seed, 1, state.step), classWeights };
+      const { loss, gradNorm } = parallel ? await parallel.step(batch, labels, stepOptions) : trainStep(model, optimizer, batch, labels, stepOptions);
       state.step += 1;
       const elapsedSec = (Date.now() - started) / 1000;
       const samplesPerSec = ((state.step - stepsAtStart) * settings.batchSize) / Math.max(elapsedSec, 1e-9);
@@ -217,53 +263,11 @@ export async function train(run: TrainRun): Promise<TrainResult> {
     state.batchInEpoch = 0;
   }
 
+  await synchronise();
   if (status === 'cancelled' && state.step > 0 && !checkpointAt(outDir, state.step)) {
     emit({ event: 'checkpoint', step: state.step, dir: await saveCheckpoint(outDir, saveContents, optimizer.state(), state) });
   }
-  optimizer.dispose();
-  return finish(run, state, status, started);
-}
-
-interface StepOptions {
-  lr: number;
-  maxGradNorm: number;
-  dropoutSeed: number;
-  classWeights?: number[];
-}
-
-/** One optimizer step on one batch: forward, loss, backward, clip, AdamW. Returns the loss and the gradient norm. */
-export function trainStep(
-  model: BertForSequenceClassification,
-  optimizer: AdamW,
-  batch: EncodedBatch,
-  labels: number[],
-  options: StepOptions,
-): { loss: number; gradNorm: number } {
-  const trainableNames = new Map([...model.params].filter(([, p]) => p.trainable).map(([name, p]) => [p.name, name]));
-  const { value, grads } = tf.tidy(() => {
-    const inputs = batchTensors(batch);
-    const labelTensor = tf.tensor1d(labels, 'int32');
-    const weights = options.classWeights ? tf.tensor1d(options.classWeights) : undefined;
-    return tf.variableGrads(() => {
-      const { logits } = model.forward(inputs, { training: true, dropoutSeed: options.dropoutSeed });
-      return crossEntropyLoss(logits, labelTensor, weights);
-    });
-  });
-  const named = new Map(Object.entries(grads).map(([id, g]) => [trainableNames.get(id)!, g]));
-  const { grads: clipped, norm } = clipByGlobalNorm(named, options.maxGradNorm);
-  optimizer.apply(clipped, options.lr);
-  const loss = value.dataSync()[0];
-  tf.dispose([value, ...clipped.values()]);
-  return { loss, gradNorm: norm };
-}
-
-export function batchTensors(batch: EncodedBatch): BertInputs {
-  const shape: [number, number] = [batch.batchSize, batch.seqLen];
-  return {
-    inputIds: tf.tensor2d(batch.inputIds, shape, 'int32'),
-    attentionMask: tf.tensor2d(batch.attentionMask, shape, 'int32'),
-    tokenTypeIds: tf.tensor2d(batch.tokenTypeIds, shape, 'int32'),
-  };
+  return finish(run, state, status, started, parallel?.size ?? 1);
 }
 
 /** Loss and metrics of the model (dropout off) on a labelled set. */
@@ -365,7 +369,7 @@ async function loadWeightsInto(model: BertForSequenceClassification, checkpointD
   }
 }
 
-async function finish(run: TrainRun, state: TrainerState, status: TrainStatus, started: number): Promise<TrainResult> {
+async function finish(run: TrainRun, state: TrainerState, status: TrainStatus, started: number, workers: number): Promise<TrainResult> {
   const emit = run.onEvent ?? (() => {});
   const { data, settings } = run;
   const bestDir = state.bestStep !== undefined ? checkpointAt(run.outDir, state.bestStep) : undefined;
@@ -388,7 +392,7 @@ async function finish(run: TrainRun, state: TrainerState, status: TrainStatus, s
     tokenizer: run.tokenizer,
     baseConfig: run.baseConfig,
     extraFiles: {
-      'training_args.json': { baseModel: run.modelRef, backend: run.backend, labels: data.labels, ...settings },
+      'training_args.json': { baseModel: run.modelRef, backend: run.backend, workers, labels: data.labels, ...settings },
       'metrics.json': { ...outcome, history: state.history },
       'README.md': modelCard(run, outcome),
       ...run.extraFiles,
