@@ -9,7 +9,8 @@ import { randomBatch, randomBert, type BertShape } from '../server/engine/random
 import { UserError } from '../server/engine/errors';
 import type { EncodedBatch } from '../server/engine/tokenizer';
 import { AdamW } from '../server/engine/train/optimizer';
-import { batchTensors, trainStep } from '../server/engine/train/trainer';
+import { batchTensors, trainStep } from '../server/engine/train/step';
+import { chooseWorkerCount, DataParallelTrainer } from '../server/engine/train/parallel/workers';
 import type { CliCommand, CliValues } from './command';
 import { intOption, stringOption } from './options';
 
@@ -25,6 +26,8 @@ interface BenchSettings {
   steps: number;
   warmup: number;
   backend: BackendChoice;
+  /** Training worker threads: 1 = this thread, 0 = as `train` chooses (every core, for compact BERTs and larger). */
+  workers: number;
 }
 
 export interface BenchResult {
@@ -44,8 +47,10 @@ export interface BenchResult {
   /** CPU time of this process per timed step (all its threads): hardly moved by other processes' load. */
   cpuSecPerStep: number;
   peakRssMB: number;
-  /** Live tensors after every step; the bench fails if this grows from one step to the next. */
+  /** Live tensors after every step (in each worker, with workers); the bench fails if this grows from one step to the next. */
   numTensors: number;
+  /** Data-parallel worker threads that trained (1: this thread). */
+  workers: number;
   optimizer?: string;
 }
 
@@ -56,7 +61,7 @@ export const benchCommand: CliCommand = {
   name: 'bench',
   summary: 'time training steps or predictions of a randomly initialised BERT of a given shape',
   usage: `Usage: bert-workbench bench train|predict [--layers N --hidden N --heads N --intermediate N --vocab N]
-       [--batch-size N --seq-len N --steps N --warmup N] [--backend auto|tensorflow|wasm|cpu] [--json]
+       [--batch-size N --seq-len N --steps N --warmup N] [--workers N] [--backend auto|tensorflow|wasm|cpu] [--json]
 
   train            forward, cross-entropy, backward, gradient clipping and an AdamW update per step
   predict          forward passes only (evaluation mode); samplesPerSec counts texts
@@ -65,8 +70,9 @@ export const benchCommand: CliCommand = {
   --vocab N        vocabulary size (default 30522)
   --batch-size N   sequences per step (default 16)   --seq-len N       tokens per sequence (default 128)
   --steps N        timed steps (default 5)           --warmup N        untimed steps first (default 1)
+  --workers N      training worker threads (default 1; 0 = as train chooses: every core for H ≥ 256)
   --json           one line: {"mode","backend","gemm","shape":{…},"batchSize","seqLen","steps","samplesPerSec",
-                   "tokensPerSec","secPerStep","minSecPerStep","cpuSecPerStep","peakRssMB","numTensors","optimizer"}`,
+                   "tokensPerSec","secPerStep","minSecPerStep","cpuSecPerStep","peakRssMB","numTensors","workers","optimizer"}`,
   options: {
     layers: { type: 'string' },
     hidden: { type: 'string' },
@@ -78,11 +84,12 @@ export const benchCommand: CliCommand = {
     steps: { type: 'string' },
     warmup: { type: 'string' },
     backend: { type: 'string' },
+    workers: { type: 'string' },
   },
   async run(values, positionals, out) {
     const settings = benchSettings(values, positionals);
     const backend = await initBackend(settings.backend);
-    const result = runBench(settings, backend.name, backend.gemm);
+    const result = await runBench(settings, backend.name, backend.gemm);
     out.result(result, formatResult(result));
   },
 };
@@ -115,17 +122,20 @@ function benchSettings(values: CliValues, positionals: string[]): BenchSettings 
     steps: int('steps', 5, 1, 100_000),
     warmup: int('warmup', 1, 0, 100_000),
     backend: (stringOption(values, 'backend') ?? 'auto') as BackendChoice,
+    workers: int('workers', 1, 0, 64),
   };
 }
 
-function runBench(settings: BenchSettings, backendName: string, gemm: string): BenchResult {
+async function runBench(settings: BenchSettings, backendName: string, gemm: string): Promise<BenchResult> {
   const { mode, shape, batchSize, seqLen, steps, warmup } = settings;
   const model = randomBert(shape, SEED);
   const batch = randomBatch(batchSize, seqLen, shape.vocab, SEED);
   const optimizer = mode === 'train' ? new AdamW(model.params, { weightDecay: 0.01 }) : undefined;
+  const workers = optimizer && tf.getBackend() === 'wasm' ? chooseWorkerCount(settings.workers, { batchSize, numParameters: countParameters(model), hiddenSize: shape.hidden }) : 1;
+  const group = optimizer && workers > 1 ? await DataParallelTrainer.start(model, optimizer, workers) : undefined;
   try {
-    const step = optimizer ? trainingStep(model, optimizer, batch) : predictionStep(model, batch);
-    const { stepSec, cpuSec, numTensors } = timeSteps(step, warmup, steps);
+    const step = group ? parallelStep(group, model, batch) : optimizer ? trainingStep(model, optimizer, batch) : predictionStep(model, batch);
+    const { stepSec, cpuSec, numTensors } = await timeSteps(step, warmup, steps, group);
     const mean = stepSec.reduce((a, b) => a + b, 0) / stepSec.length;
     return {
       mode,
@@ -142,17 +152,29 @@ function runBench(settings: BenchSettings, backendName: string, gemm: string): B
       cpuSecPerStep: round(cpuSec / steps, 4),
       peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
       numTensors,
+      workers,
       ...(optimizer ? { optimizer: 'AdamW' } : {}),
     };
   } finally {
+    await group?.close();
     optimizer?.dispose();
     for (const p of model.params.values()) p.dispose();
   }
 }
 
+function countParameters(model: BertForSequenceClassification): number {
+  return [...model.params.values()].reduce((n, p) => n + p.size, 0);
+}
+
 function trainingStep(model: BertForSequenceClassification, optimizer: AdamW, batch: EncodedBatch): (i: number) => void {
   const labels = Array.from({ length: batch.batchSize }, (_, i) => i % model.numLabels);
   return (i) => trainStep(model, optimizer, batch, labels, { lr: LR, maxGradNorm: 1, dropoutSeed: SEED + i });
+}
+
+/** The same step over worker threads (train/parallel): the batch split into one shard per worker. */
+function parallelStep(group: DataParallelTrainer, model: BertForSequenceClassification, batch: EncodedBatch): (i: number) => Promise<unknown> {
+  const labels = Array.from({ length: batch.batchSize }, (_, i) => i % model.numLabels);
+  return (i) => group.step(batch, labels, { lr: LR, maxGradNorm: 1, dropoutSeed: SEED + i });
 }
 
 function predictionStep(model: BertForSequenceClassification, batch: EncodedBatch): () => void {
@@ -163,21 +185,29 @@ function predictionStep(model: BertForSequenceClassification, batch: EncodedBatc
   };
 }
 
-/** Runs `warmup` untimed then `steps` timed steps; fails if live tensors grow from one step to the next. */
-function timeSteps(step: (i: number) => void, warmup: number, steps: number): { stepSec: number[]; cpuSec: number; numTensors: number } {
+/**
+ * Runs `warmup` untimed then `steps` timed steps; fails if live tensors grow from one step to the
+ * next (here, or in any worker). CPU time is the whole process's, worker threads included.
+ */
+async function timeSteps(
+  step: (i: number) => unknown,
+  warmup: number,
+  steps: number,
+  group?: DataParallelTrainer,
+): Promise<{ stepSec: number[]; cpuSec: number; numTensors: number }> {
   const stepSec: number[] = [];
   let cpuSec = 0;
   let numTensors: number | undefined;
   for (let i = 0; i < warmup + steps; i++) {
     const start = performance.now();
     const cpuStart = process.cpuUsage();
-    step(i);
+    await step(i);
     if (i >= warmup) {
       stepSec.push((performance.now() - start) / 1000);
       const cpu = process.cpuUsage(cpuStart);
       cpuSec += (cpu.user + cpu.system) / 1e6;
     }
-    const now = tf.memory().numTensors;
+    const now = group ? Math.max(...group.numTensors) : tf.memory().numTensors;
     // The first step creates the optimizer's moments; every later one must leave as many tensors.
     if (i > 0 && now !== numTensors) throw new Error(`bench: step ${i + 1} left ${now - numTensors!} more live tensors than step ${i}`);
     numTensors = now;
@@ -190,6 +220,7 @@ function formatResult(r: BenchResult): string {
   const rows: [string, string][] = [
     ['mode', `${r.mode}${r.optimizer ? ` (${r.optimizer})` : ''}`],
     ['backend', r.gemm === r.backend ? r.backend : `${r.backend} (products: ${r.gemm})`],
+    ['workers', String(r.workers)],
     ['shape', `L${layers}/H${hidden}/A${heads}/I${intermediate}, vocab ${vocab}`],
     ['batch', `${r.batchSize} × ${r.seqLen} tokens`],
     ['steps timed', String(r.steps)],

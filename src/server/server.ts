@@ -73,7 +73,7 @@ async function describeEngine({ model }: EngineInfoParams): Promise<EngineInfo> 
     computes: describeBackend(backend),
     gemmNote: backend.gemmNote,
     backendLocation: backend.location,
-    autoWorkers: backend.name === 'wasm' ? chooseWorkerCount(0, { batchSize: DEFAULT_SETTINGS.batchSize, numParameters: classifier?.info.numParameters ?? 0 }) : 1,
+    autoWorkers: backend.name === 'wasm' ? chooseWorkerCount(0, { batchSize: DEFAULT_SETTINGS.batchSize, numParameters: classifier?.info.numParameters ?? 0, hiddenSize: classifier?.loaded.model.config.hiddenSize ?? 0 }) : 1,
     versions: {
       'bert-workbench': serverVersion,
       node: process.versions.node,

@@ -64,7 +64,7 @@ export interface EngineInfo {
   gemmNote?: string;
   /** For a native backend: the file it was loaded from. */
   backendLocation?: string;
-  /** Training worker threads a run with the default settings would start (setting 0 = auto). */
+  /** Training worker threads that a run of the model described, with the default settings, would start (setting 0 = auto). */
   autoWorkers: number;
   /** Versions of the server and the libraries it computes with, keyed by name. */
   versions: Record<string, string>;

@@ -166,7 +166,9 @@ export function packageSpec(variant: NativeVariant): string {
 /**
  * npm's arguments for installing `variant` into the prefix `dir`. Install scripts run in the
  * foreground so that their output (the libtensorflow download) reaches the output channel;
- * retries of failed requests are kept short so that being offline is reported in seconds.
+ * retries of failed requests are kept short so that being offline is reported in seconds; the log
+ * level is set because an inherited `npm_config_loglevel=silent` (VS Code started from
+ * `npm run --silent`) would hide the errors that the failure message is made from.
  * The user's npm configuration (registry, proxy, cache) applies as usual.
  */
 export function npmInstallArgs(variant: NativeVariant, dir: string): string[] {
@@ -177,6 +179,7 @@ export function npmInstallArgs(variant: NativeVariant, dir: string): string[] {
     '--no-fund',
     '--no-update-notifier',
     '--foreground-scripts',
+    '--loglevel=notice',
     '--fetch-retry-mintimeout=2000',
     '--fetch-retry-maxtimeout=10000',
     packageSpec(variant),

@@ -54,7 +54,8 @@ const tests = [
 
   ['only one run at a time, and Stop Training stops it', async () => {
     const dataset = path.join(folder('beta').uri.fsPath, 'beta.csv');
-    const first = await vscode.commands.executeCommand('bertWorkbench.fineTune', { dataset, settings: { epochs: 200 } });
+    // No early stopping: a run that stops improving would end on its own before it is stopped.
+    const first = await vscode.commands.executeCommand('bertWorkbench.fineTune', { dataset, settings: { epochs: 200, patience: 0 } });
     assert.ok(first);
     // A second start while the first runs is refused (the command reports it and returns nothing).
     const second = await vscode.commands.executeCommand('bertWorkbench.fineTune', { dataset, settings: { epochs: 1 } });

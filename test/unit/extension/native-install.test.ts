@@ -86,6 +86,7 @@ test('the npm command installs the pinned package into the given prefix; the man
   assert.deepEqual(args.slice(args.indexOf('--prefix'), args.indexOf('--prefix') + 2), ['--prefix', '/s/native.installing-1']);
   assert.equal(args.at(-1), '@tensorflow/tfjs-node-gpu@4.22.0');
   assert.ok(args.includes('--foreground-scripts'), 'the install script\'s output reaches the output channel');
+  assert.ok(args.includes('--loglevel=notice'), 'npm\'s errors are printed even under an inherited npm_config_loglevel=silent');
   assert.ok(!args.includes('--ignore-scripts'));
   assert.equal(manualInstallCommand('cpu', '/home/u/Code Storage/native'), 'npm install --prefix "/home/u/Code Storage/native" @tensorflow/tfjs-node@4.22.0');
 });

@@ -164,7 +164,7 @@ for (const target of TARGETS) {
     assert.ok(wasmFiles.length >= 3, `${wasmFiles}`);
     const required = [
       'extension/package.json',
-      ...['extension.js', 'server.js', 'cli.js', 'webview.js', 'webview.css', ...wasmFiles].map((f) => `extension/dist/${f}`),
+      ...['extension.js', 'server.js', 'cli.js', 'train-worker.js', 'webview.js', 'webview.css', ...wasmFiles].map((f) => `extension/dist/${f}`),
       ...['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'vocab.txt'].map((f) => `extension/dist/models/tiny-bert/${f}`),
     ];
     for (const name of required) assert.ok(name in entries, `${target} lacks ${name}`);
@@ -223,7 +223,7 @@ test('the universal VSIX runs the engine on pure wasm, and says why ONNX Runtime
   assertGoldenPredictions(extension);
 });
 
-test(`the ${HOST} VSIX computes products with the ONNX Runtime it carries`, { skip: HOST_IS_NATIVE ? false : `onnxruntime-node has no binaries for ${HOST}` }, () => {
+test(`the ${HOST} VSIX computes products with the ONNX Runtime it carries, in worker threads too`, { skip: HOST_IS_NATIVE ? false : `onnxruntime-node has no binaries for ${HOST}` }, () => {
   const extension = unpack(HOST);
   // Unpacked outside the project, with no node_modules above it: only the VSIX's copy can load.
   const report = benchJson(extension, { BERT_WORKBENCH_GEMM: 'onnxruntime' });
@@ -231,6 +231,12 @@ test(`the ${HOST} VSIX computes products with the ONNX Runtime it carries`, { sk
   assert.equal(report.gemm, 'onnxruntime');
   assert.equal(benchJson(extension).gemm, 'onnxruntime', 'chosen without being asked for');
   assertGoldenPredictions(extension);
+  // Training over two worker threads, each loading the VSIX's worker bundle and ONNX Runtime.
+  const train = cli(extension, ['bench', 'train', ...TINY, '--steps', '2', '--warmup', '1', '--workers', '2', '--backend', 'wasm', '--json'], { BERT_WORKBENCH_GEMM: 'onnxruntime' });
+  assert.equal(train.code, 0, train.stderr);
+  const trained = JSON.parse(train.stdout.trim());
+  assert.equal(trained.workers, 2);
+  assert.equal(trained.gemm, 'onnxruntime');
 });
 
 test("package.mjs's check refuses a VSIX with another platform's library, a wrong binary, stray native code, or 40 MB or more", async () => {

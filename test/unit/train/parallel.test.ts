@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '../../../src/server/engine/tf';
 import { initBackend } from '../../../src/server/engine/backend';
@@ -78,13 +78,16 @@ test('shards: contiguous, near-equal, never empty, and their loss scales add up 
   assert.deepEqual(weighted.map((s) => s.lossScale), [4 / 5, 1 / 5]);
 });
 
-test('worker count: as asked (at most a batch row each), or from the cores and memory', () => {
-  assert.equal(chooseWorkerCount(3, { batchSize: 32, numParameters: 1e6 }), 3);
-  assert.equal(chooseWorkerCount(8, { batchSize: 2, numParameters: 1e6 }), 2);
-  const auto = chooseWorkerCount(0, { batchSize: 32, numParameters: 1e6 });
-  assert.ok(auto >= 1 && auto <= 8);
+test('worker count: as asked (at most a batch row each), or from the cores, memory and model size', () => {
+  const compact = { batchSize: 32, numParameters: 11e6, hiddenSize: 256 };
+  assert.equal(chooseWorkerCount(3, compact), 3);
+  assert.equal(chooseWorkerCount(8, { ...compact, batchSize: 2 }), 2);
+  assert.equal(chooseWorkerCount(0, compact), Math.min(availableParallelism(), 8));
   // A model whose replica does not fit twice in free memory gets one worker.
-  assert.equal(chooseWorkerCount(undefined, { batchSize: 32, numParameters: 1e12 }), 1);
+  assert.equal(chooseWorkerCount(undefined, { ...compact, numParameters: 1e12 }), 1);
+  // A tiny model's step is per-op overhead that shards do not shrink: one thread, unless asked.
+  assert.equal(chooseWorkerCount(0, { ...compact, hiddenSize: 32 }), 1);
+  assert.equal(chooseWorkerCount(2, { ...compact, hiddenSize: 32 }), 2);
 });
 
 test('two and three workers compute the one-thread gradients (AdamW moments after a step at lr 0), with dropout and class weights', async () => {

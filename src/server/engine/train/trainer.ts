@@ -166,7 +166,7 @@ interface LoopContext {
 async function startWorkers(run: TrainRun, optimizer: AdamW): Promise<DataParallelTrainer | undefined> {
   if (tf.getBackend() !== 'wasm' || run.workers === undefined || run.workers === 1) return undefined;
   const numParameters = [...run.model.params.values()].reduce((n, p) => n + p.size, 0);
-  const count = chooseWorkerCount(run.workers, { batchSize: run.settings.batchSize, numParameters });
+  const count = chooseWorkerCount(run.workers, { batchSize: run.settings.batchSize, numParameters, hiddenSize: run.model.config.hiddenSize });
   return count > 1 ? DataParallelTrainer.start(run.model, optimizer, count) : undefined;
 }
 

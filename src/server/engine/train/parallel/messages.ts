@@ -12,6 +12,11 @@ export interface GradientLayout {
   shape: number[];
   offset: number;
   size: number;
+  /**
+   * The word-embedding table: only the rows of the step's token ids can have a gradient, so only
+   * those rows are exchanged (exact: the others are zero).
+   */
+  rowsOfTokens?: boolean;
 }
 
 export interface ParameterData {
@@ -38,6 +43,8 @@ export type ToWorker =
   | {
       type: 'gradients';
       batch: EncodedBatch;
+      /** The distinct token ids of the whole batch, ascending (see GradientLayout.rowsOfTokens). */
+      tokenRows: Int32Array;
       labels: number[];
       firstRow: number;
       dropoutSeed: number;
@@ -45,7 +52,7 @@ export type ToWorker =
       classWeights?: number[];
     }
   /** Sum every slot, clip to the global norm, AdamW: every worker does the same, so replicas stay equal. */
-  | { type: 'apply'; lr: number; maxGradNorm: number }
+  | { type: 'apply'; lr: number; maxGradNorm: number; tokenRows: Int32Array }
   | { type: 'state' };
 
 export type FromWorker =

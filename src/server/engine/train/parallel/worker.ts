@@ -37,9 +37,15 @@ class Replica {
   gradients(message: Extract<ToWorker, { type: 'gradients' }>): number {
     const { loss, grads } = computeGradients(this.model, message.batch, message.labels, message);
     const slot = this.slots[init.index];
-    for (const { name, offset } of init.layout) {
+    for (const { name, shape, offset, rowsOfTokens } of init.layout) {
       const grad = grads.get(name)!;
-      slot.set(hostData(grad) ?? (grad.dataSync() as Float32Array), offset);
+      const data = hostData(grad) ?? (grad.dataSync() as Float32Array);
+      if (!rowsOfTokens) {
+        slot.set(data, offset);
+        continue;
+      }
+      const width = shape[1];
+      for (const row of message.tokenRows) slot.set(data.subarray(row * width, (row + 1) * width), offset + row * width);
     }
     tf.dispose([...grads.values()]);
     return loss;
@@ -50,12 +56,19 @@ class Replica {
    * the global norm in the same pass), then AdamW with the clipping coefficient folded in: the
    * update `AdamW.clipAndApply` makes on one thread.
    */
-  apply(lr: number, maxGradNorm: number): number {
+  apply(lr: number, maxGradNorm: number, tokenRows: Int32Array): number {
     let squares = 0;
     const grads = new Map<string, tf.Tensor>();
-    for (const { name, shape, offset, size } of init.layout) {
+    for (const { name, shape, offset, size, rowsOfTokens } of init.layout) {
       const grad = hostTensor(shape);
-      squares += sumSlots(this.slots, offset, size, f32(grad));
+      const out = f32(grad);
+      if (!rowsOfTokens) {
+        squares += sumSlots(this.slots, offset, size, out);
+      } else {
+        const width = shape[1];
+        out.fill(0);
+        for (const row of tokenRows) squares += sumSlots(this.slots, offset + row * width, width, out.subarray(row * width, (row + 1) * width));
+      }
       grads.set(name, grad);
     }
     const norm = Math.sqrt(squares);
@@ -101,7 +114,7 @@ function handle(replica: Replica, message: ToWorker): void {
       return send({ type: 'gradients', loss, ms: ms() });
     }
     case 'apply': {
-      const gradNorm = replica.apply(message.lr, message.maxGradNorm);
+      const gradNorm = replica.apply(message.lr, message.maxGradNorm, message.tokenRows);
       return send({ type: 'applied', gradNorm, numTensors: tf.memory().numTensors, ms: ms() });
     }
     case 'state': {
