@@ -6,11 +6,10 @@
 // libtensorflow from storage.googleapis.com, which is unreachable there.)
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { CodeServer } from './lib/code-server.mjs';
+import { CodeServer, freePort } from './lib/code-server.mjs';
 import { readManifest } from './lib/manifest.mjs';
 import { commandLine, descendants, killOwnDescendantsNow, killProcessTreeNow } from './lib/processes.mjs';
 import { failureTracker } from './lib/steps.mjs';
@@ -44,7 +43,7 @@ describe('Install Native Acceleration in VS Code', () => {
       rmSync(screenshotsDir, { recursive: true, force: true });
       mkdirSync(workspace, { recursive: true });
       writeFileSync(join(workspace, 'notes.txt'), 'A warm, clever film.\n');
-      registry = `http://127.0.0.1:${await closedPort()}`;
+      registry = `http://127.0.0.1:${await freePort()}`;
       server = await CodeServer.create(scratch);
       // What the extension's npm sees: an unreachable registry, no retries (npm reads npm_config_* from the environment).
       Object.assign(server.env, { npm_config_registry: registry, npm_config_fetch_retries: '0' });
@@ -119,13 +118,3 @@ async function waitFor(condition, timeoutMs, what) {
   }
 }
 
-function closedPort() {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}

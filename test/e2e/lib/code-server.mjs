@@ -126,7 +126,8 @@ export class CodeServer {
   }
 }
 
-function freePort() {
+/** A port on 127.0.0.1 that nothing listens on (free now; closed, for a client that should be refused). */
+export function freePort() {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once('error', reject);

@@ -75,21 +75,20 @@ function buildGeluTables(): [Float64Array, Float64Array] {
 /** x·Φ(x), the exact GELU (what the host kernel computes, one value at a time). */
 export function geluValue(x: number): number {
   if (!(x > -GELU_RANGE && x < GELU_RANGE)) return x >= GELU_RANGE ? x : x * 0;
-  const middle = GELU_RANGE * GELU_STEPS;
-  const j = (x * GELU_STEPS + middle + 0.5) | 0; // the nearest centre, (j − 256)/32
-  const t = x * GELU_STEPS - (j - middle);
-  const c = GELU_TABLE;
-  const o = 4 * j;
-  return c[o] + t * (c[o + 1] + t * (c[o + 2] + t * c[o + 3]));
+  return cubicAt(GELU_TABLE, x);
 }
 
 /** Φ(x) + x·φ(x), GELU's derivative. */
 export function geluDerivative(x: number): number {
   if (!(x > -GELU_RANGE && x < GELU_RANGE)) return x >= GELU_RANGE ? 1 : x * 0;
+  return cubicAt(GELU_GRAD_TABLE, x);
+}
+
+/** The table's cubic around the nearest centre to x (|x| < GELU_RANGE): c0 + t·(c1 + t·(c2 + t·c3)). */
+function cubicAt(c: ArrayLike<number>, x: number): number {
   const middle = GELU_RANGE * GELU_STEPS;
   const j = (x * GELU_STEPS + middle + 0.5) | 0; // the nearest centre, (j − 256)/32
   const t = x * GELU_STEPS - (j - middle);
-  const c = GELU_GRAD_TABLE;
   const o = 4 * j;
   return c[o] + t * (c[o + 1] + t * (c[o + 2] + t * c[o + 3]));
 }
