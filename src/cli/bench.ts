@@ -131,7 +131,7 @@ async function runBench(settings: BenchSettings, backendName: string, gemm: stri
   const model = randomBert(shape, SEED);
   const batch = randomBatch(batchSize, seqLen, shape.vocab, SEED);
   const optimizer = mode === 'train' ? new AdamW(model.params, { weightDecay: 0.01 }) : undefined;
-  const workers = optimizer && tf.getBackend() === 'wasm' ? chooseWorkerCount(settings.workers, { batchSize, numParameters: countParameters(model), hiddenSize: shape.hidden }) : 1;
+  const workers = optimizer && tf.getBackend() === 'wasm' ? chooseWorkerCount(settings.workers, { batchSize, numParameters: model.numParameters, hiddenSize: shape.hidden }) : 1;
   const group = optimizer && workers > 1 ? await DataParallelTrainer.start(model, optimizer, workers) : undefined;
   try {
     const step = group ? parallelStep(group, model, batch) : optimizer ? trainingStep(model, optimizer, batch) : predictionStep(model, batch);
@@ -160,10 +160,6 @@ async function runBench(settings: BenchSettings, backendName: string, gemm: stri
     optimizer?.dispose();
     for (const p of model.params.values()) p.dispose();
   }
-}
-
-function countParameters(model: BertForSequenceClassification): number {
-  return [...model.params.values()].reduce((n, p) => n + p.size, 0);
 }
 
 function trainingStep(model: BertForSequenceClassification, optimizer: AdamW, batch: EncodedBatch): (i: number) => void {

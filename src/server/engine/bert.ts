@@ -115,6 +115,11 @@ export class BertForSequenceClassification {
     return this.config.id2label.length;
   }
 
+  /** Weights and biases, trainable or not. */
+  get numParameters(): number {
+    return [...this.params.values()].reduce((n, p) => n + p.size, 0);
+  }
+
   /** Runs the model. The caller owns the returned tensors (wrap calls in `tf.tidy`). */
   forward(inputs: BertInputs, options: ForwardOptions): BertOutputs {
     const dropout = dropoutFn(options);

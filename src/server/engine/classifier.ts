@@ -91,13 +91,12 @@ export class Classifier {
     const modelDir = await resolveModelRef(modelRef, options);
     const loaded = await loadModelFolder(modelDir, { seed: options.seed });
     const { config } = loaded.model;
-    const numParameters = [...loaded.model.params.values()].reduce((n, p) => n + p.size, 0);
     return new Classifier(loaded, {
       modelDir,
       modelRef,
       labels: config.id2label,
       backend: backend.name,
-      numParameters,
+      numParameters: loaded.model.numParameters,
       warnings: loaded.warnings,
     });
   }

@@ -20,7 +20,7 @@ export interface FineTuneRequest {
   /** Settings left out take the defaults; `learningRate` left out is chosen for the model's size. */
   settings?: Partial<TrainSettings>;
   backend?: BackendChoice;
-  /** Data-parallel worker threads; 0 or left out: as many as the machine can spare (see train/workers). */
+  /** Data-parallel worker threads; 0 or left out: as many as the machine can spare (see train/parallel/workers.ts). */
   workers?: number;
   hub?: HubOptions;
   resume?: boolean;

@@ -221,7 +221,7 @@ export function globalNorm(grads: Map<string, tf.Tensor>): number {
 }
 
 /** PyTorch's `clip_grad_norm_` coefficient: maxNorm/(norm + 1e-6) when below 1, else 1. */
-function clipCoefficient(norm: number, maxNorm: number): number {
+export function clipCoefficient(norm: number, maxNorm: number): number {
   const coef = maxNorm / (norm + 1e-6);
   return coef < 1 ? coef : 1;
 }

@@ -165,8 +165,7 @@ interface LoopContext {
 /** Worker threads when the run asks for (or the machine affords) more than one and the backend is wasm. */
 async function startWorkers(run: TrainRun, optimizer: AdamW): Promise<DataParallelTrainer | undefined> {
   if (tf.getBackend() !== 'wasm' || run.workers === undefined || run.workers === 1) return undefined;
-  const numParameters = [...run.model.params.values()].reduce((n, p) => n + p.size, 0);
-  const count = chooseWorkerCount(run.workers, { batchSize: run.settings.batchSize, numParameters, hiddenSize: run.model.config.hiddenSize });
+  const count = chooseWorkerCount(run.workers, { batchSize: run.settings.batchSize, numParameters: run.model.numParameters, hiddenSize: run.model.config.hiddenSize });
   return count > 1 ? DataParallelTrainer.start(run.model, optimizer, count) : undefined;
 }
 
@@ -190,7 +189,7 @@ async function trainLoop(run: TrainRun, context: LoopContext): Promise<TrainResu
     numValidation: data.validation.length,
     numTest: data.test.length,
     labels: data.labels,
-    numParameters: [...model.params.values()].reduce((n, p) => n + p.size, 0),
+    numParameters: model.numParameters,
     trainableParameters: trainable,
     ...(state.step > 0 ? { resumedFromStep: state.step } : {}),
   });

@@ -57,8 +57,7 @@ export type ToWorker =
 
 export type FromWorker =
   | { type: 'ready'; backend: string }
-  /** `ms`: the time the worker spent on the message, for `bench`'s breakdown. */
-  | { type: 'gradients'; loss: number; ms: number }
-  | { type: 'applied'; gradNorm: number; numTensors: number; ms: number }
+  | { type: 'gradients'; loss: number }
+  | { type: 'applied'; gradNorm: number; numTensors: number }
   | { type: 'state'; params: ParameterData[]; optimizer: AdamWState }
   | { type: 'failed'; message: string; stack?: string };

@@ -11,7 +11,7 @@ import { constants, setPriority } from 'node:os';
 import * as tf from '../../tf';
 import { describeBackend, initBackend } from '../../backend';
 import { BertForSequenceClassification } from '../../bert';
-import { AdamW } from '../optimizer';
+import { AdamW, clipCoefficient } from '../optimizer';
 import { computeGradients } from '../step';
 import { hostData } from '../../ops/matmul';
 import { f32, hostTensor } from '../../ops/host';
@@ -72,8 +72,7 @@ class Replica {
       grads.set(name, grad);
     }
     const norm = Math.sqrt(squares);
-    const coef = maxGradNorm / (norm + 1e-6); // torch.nn.utils.clip_grad_norm_
-    this.optimizer.apply(grads, lr, coef < 1 ? coef : 1);
+    this.optimizer.apply(grads, lr, clipCoefficient(norm, maxGradNorm));
     tf.dispose([...grads.values()]);
     return norm;
   }
@@ -106,16 +105,12 @@ function sumSlots(slots: Float32Array[], offset: number, size: number, out: Floa
 }
 
 function handle(replica: Replica, message: ToWorker): void {
-  const started = performance.now();
-  const ms = () => performance.now() - started;
   switch (message.type) {
-    case 'gradients': {
-      const loss = replica.gradients(message);
-      return send({ type: 'gradients', loss, ms: ms() });
-    }
+    case 'gradients':
+      return send({ type: 'gradients', loss: replica.gradients(message) });
     case 'apply': {
       const gradNorm = replica.apply(message.lr, message.maxGradNorm, message.tokenRows);
-      return send({ type: 'applied', gradNorm, numTensors: tf.memory().numTensors, ms: ms() });
+      return send({ type: 'applied', gradNorm, numTensors: tf.memory().numTensors });
     }
     case 'state': {
       const state = replica.state();

@@ -59,8 +59,6 @@ export class DataParallelTrainer {
   backend = '';
   /** Live tensors in each worker after its last update (for leak checks). */
   numTensors: number[] = [];
-  /** Each worker's milliseconds on its last step: computing gradients, and summing + updating. */
-  timings: { gradientsMs: number; applyMs: number }[] = [];
 
   private constructor(
     private readonly workers: Worker[],
@@ -120,7 +118,6 @@ export class DataParallelTrainer {
     const apply = { type: 'apply', lr: options.lr, maxGradNorm: options.maxGradNorm, tokenRows } as const;
     const applied = await Promise.all(this.workers.map((_, k) => this.request(k, apply)));
     this.numTensors = applied.map((m) => (m as { numTensors: number }).numTensors);
-    this.timings = applied.map((m, k) => ({ gradientsMs: (losses[k] as { ms?: number } | undefined)?.ms ?? 0, applyMs: (m as { ms: number }).ms }));
     const loss = losses.reduce((sum, m) => sum + (m as { loss: number }).loss, 0);
     return { loss, gradNorm: (applied[0] as { gradNorm: number }).gradNorm };
   }
