@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { readManifest } from './lib/manifest.mjs';
 import { commandLine, descendants, killOwnDescendantsNow } from './lib/processes.mjs';
-import { failureTracker } from './lib/steps.mjs';
+import { endSuite, failureTracker } from './lib/steps.mjs';
 import { scratchFolder, suiteServer } from './lib/suite-server.mjs';
 import { Workbench } from './lib/workbench.mjs';
 
@@ -78,13 +78,8 @@ describe('Inline predictions in VS Code', () => {
   );
 
   after(async () => {
-    await workbench?.close().catch(() => undefined);
-    const killed = await lease?.release({ keep: tracker.failed });
-    if (killed) console.log(`# ${killed} process(es) needed SIGKILL`);
-    if (tracker.failed) console.log(`# kept the run folder for inspection: ${scratch}`);
-    else rmSync(scratch, { recursive: true, force: true });
     if (Object.keys(figures).length > 0) console.log(`# inline predictions: ${JSON.stringify(figures)}`);
-    console.log(`# screenshots: ${screenshotsDir}`);
+    await endSuite({ workbench, stop: () => lease?.release({ keep: tracker.failed }), tracker, runDir: scratch, screenshotsDir });
   });
 
   test(

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { CodeServer, freePort } from './lib/code-server.mjs';
 import { readManifest } from './lib/manifest.mjs';
 import { commandLine, descendants, killOwnDescendantsNow, killProcessTreeNow } from './lib/processes.mjs';
-import { failureTracker } from './lib/steps.mjs';
+import { endSuite, failureTracker } from './lib/steps.mjs';
 import { scratchFolder } from './lib/suite-server.mjs';
 import { Workbench } from './lib/workbench.mjs';
 
@@ -60,12 +60,7 @@ describe('Install Native Acceleration in VS Code', () => {
   );
 
   after(async () => {
-    await workbench?.close().catch(() => undefined);
-    const killed = await server?.stop();
-    if (killed) console.log(`# ${killed} process(es) needed SIGKILL`);
-    if (tracker.failed) console.log(`# kept the run folder for inspection: ${scratch}`);
-    else rmSync(scratch, { recursive: true, force: true });
-    console.log(`# screenshots: ${screenshotsDir}`);
+    await endSuite({ workbench, stop: () => server?.stop(), tracker, runDir: scratch, screenshotsDir });
   });
 
   test(

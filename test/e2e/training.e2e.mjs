@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { readManifest } from './lib/manifest.mjs';
 import { commandLine, descendants, killOwnDescendantsNow } from './lib/processes.mjs';
-import { failureTracker } from './lib/steps.mjs';
+import { endSuite, failureTracker } from './lib/steps.mjs';
 import { scratchFolder, suiteServer } from './lib/suite-server.mjs';
 import { Workbench } from './lib/workbench.mjs';
 
@@ -51,12 +51,7 @@ describe('Fine-tuning in VS Code', () => {
   );
 
   after(async () => {
-    await workbench?.close().catch(() => undefined);
-    const killed = await lease?.release({ keep: tracker.failed });
-    if (killed) console.log(`# ${killed} process(es) needed SIGKILL`);
-    if (tracker.failed) console.log(`# kept the run folder for inspection: ${scratch}`);
-    else rmSync(scratch, { recursive: true, force: true });
-    console.log(`# screenshots: ${screenshotsDir}`);
+    await endSuite({ workbench, stop: () => lease?.release({ keep: tracker.failed }), tracker, runDir: scratch, screenshotsDir });
   });
 
   test(
@@ -249,7 +244,11 @@ describe('Fine-tuning in VS Code', () => {
       await waitForPage(async () => ENDED.includes(await attr('body', 'data-run-status')), 30_000, 'the panel to show a finished run');
       Object.assign(seen, { lastRun: await attr('body', 'data-run-id'), lastPoints: await attr('#loss-chart', 'data-points') });
       const runs = await workbench.webview().locator('#run-select option').count();
-      await workbench.page.reload();
+      // Developer: Reload Window, as a user reloads: VS Code saves the open editors (the panel among
+      // them) before the page goes. (A bare page reload can beat that save and restore nothing.)
+      const reloaded = workbench.page.waitForEvent('load', { timeout: 60_000 });
+      await startCommand('Developer: Reload Window');
+      await reloaded;
       await workbench.page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
       await waitForPage(async () => (await attr('body', 'data-run-id')) === seen.lastRun, 60_000, 'the restored panel to show the last run');
       assert.ok(ENDED.includes(await attr('body', 'data-run-status')));

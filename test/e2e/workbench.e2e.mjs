@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CodeServer } from './lib/code-server.mjs';
 import { commandLine, descendants, killOwnDescendantsNow, killProcessTreeNow } from './lib/processes.mjs';
-import { failureTracker } from './lib/steps.mjs';
+import { endSuite, failureTracker } from './lib/steps.mjs';
 import { Workbench } from './lib/workbench.mjs';
 import { readManifest } from './lib/manifest.mjs';
 
@@ -63,12 +63,7 @@ describe('BERT Workbench in VS Code (code-server 4.100.3)', () => {
   );
 
   after(async () => {
-    await workbench?.close().catch(() => undefined);
-    const killed = await server?.stop();
-    if (killed) console.log(`# ${killed} process(es) needed SIGKILL`);
-    if (tracker.failed) console.log(`# kept the run folder for inspection: ${run}`);
-    else rmSync(run, { recursive: true, force: true });
-    console.log(`# screenshots: ${screenshotsDir}`);
+    await endSuite({ workbench, stop: () => server?.stop(), tracker, runDir: run, screenshotsDir });
   });
 
   test(
