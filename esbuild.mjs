@@ -5,7 +5,8 @@
 //   dist/train-worker.js  a data-parallel training worker (worker_threads entry of server and CLI)
 //   dist/webview.js    the training panel's browser script (iife) + dist/webview.css
 //   dist/*.wasm        the TF.js wasm backend's binaries (the engine points setWasmPaths here)
-//   dist/models/tiny-bert/  the built-in model that `builtin:tiny-bert` resolves to
+//   dist/models/<name>/  the built-in models that `builtin:<name>` resolves to: tiny-bert (random
+//                      weights, for tests) and review-bert (pre-trained here, models/review-bert/)
 //   dist/onnxruntime/<platform>-<arch>/  onnxruntime-node's native binding and library for one
 //                      platform (the engine's native GEMM; ~38 MB on linux-x64 with 1.27)
 //
@@ -72,11 +73,11 @@ const ortLibraries = {
   darwin: () => ['libonnxruntime.1.dylib'],
   win32: () => ['onnxruntime.dll'],
 };
-const builtinModel = {
-  from: join(root, 'test/fixtures/tiny-bert'),
-  to: join(dist, 'models/tiny-bert'),
-  files: ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'vocab.txt'],
-};
+const modelFiles = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'vocab.txt'];
+const builtinModels = [
+  { from: join(root, 'test/fixtures/tiny-bert'), to: join(dist, 'models/tiny-bert'), files: modelFiles },
+  { from: join(root, 'models/review-bert'), to: join(dist, 'models/review-bert'), files: [...modelFiles, 'README.md'] },
+];
 
 /** @type {esbuild.BuildOptions} */
 const common = {
@@ -123,9 +124,9 @@ async function copyAssets() {
   for (const name of await readdir(wasmFolder)) {
     if (name.endsWith('.wasm')) await copyFile(join(wasmFolder, name), join(dist, name));
   }
-  await mkdir(builtinModel.to, { recursive: true });
-  for (const name of builtinModel.files) {
-    await copyFile(join(builtinModel.from, name), join(builtinModel.to, name));
+  for (const builtinModel of builtinModels) {
+    await mkdir(builtinModel.to, { recursive: true });
+    for (const name of builtinModel.files) await copyFile(join(builtinModel.from, name), join(builtinModel.to, name));
   }
   await copyOnnxRuntime();
 }

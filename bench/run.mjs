@@ -1,11 +1,13 @@
 // `npm run bench`: the standard benchmark set, run through the built CLI (`node dist/cli.js bench …`),
 // with PyTorch's figure for the training shapes beside ours when PyTorch is installed, and the
-// dataset-reading benchmark (bench/data.ts: read, clean, split and count tokens of a 66 MB CSV).
+// dataset-reading benchmark (bench/data.ts: read, clean, split and count tokens of a 66 MB CSV), and
+// `inspect` on a 200 MB CSV of 3.3 M rows with 67 k distinct texts (bench/inspect.mjs: peak RSS, MB/s).
 // dist/ is built first (`node esbuild.mjs`) when dist/cli.js is missing or older than a source file.
 //
 //   node bench/run.mjs            a table
 //   node bench/run.mjs --json     one JSON object per case, then a summary object
-//   node bench/run.mjs --no-data  without the dataset benchmark
+//   node bench/run.mjs --no-data  without the dataset benchmarks (data, inspect)
+//   node bench/inspect.mjs        the inspect row alone (--mb N for another size)
 //   node bench/run.mjs --no-sst2  without the time-to-accuracy run (needs ../shared/datasets/sst2)
 //
 // PyTorch is measured "at its best" on one thread (see ../shared/docs/ENGINE-NOTES.md) by
@@ -51,6 +53,7 @@ const CASES = [
 const SST2 = join(root, '..', 'shared', 'datasets', 'sst2');
 const SST2_CASE = { name: 'time to accuracy: tiny-bert, SST-2, 1 epoch', mode: 'sst2', referenceSec: 103 };
 const DATA_CASE = { name: 'data: read+clean+split+count tokens', mode: 'data' };
+const INSPECT_CASE = { name: 'inspect: 200 MB CSV, 67 k distinct texts', mode: 'inspect' };
 
 /** Builds dist/ when dist/cli.js is missing or older than any file under src/ (or esbuild.mjs). */
 function buildIfStale() {
@@ -98,6 +101,13 @@ function data() {
     fileMB: result.file_mb,
     raw: result,
   };
+}
+
+/** bench/inspect.mjs: the built CLI's `inspect` on SST-2's train.csv repeated to 200 MB, its peak RSS and MB/s. */
+function inspect() {
+  const result = run(process.execPath, [join(root, 'bench', 'inspect.mjs')]);
+  if (result.error) return result;
+  return { rows: result.rows, kept: result.kept, fileMB: result.file_mb, totalSec: result.seconds, mbPerSec: result.mb_per_s, peakRssMB: result.peak_rss_mb, raw: result };
 }
 
 /** `train` on SST-2 with builtin:tiny-bert for one epoch: wall seconds and the best validation accuracy. */
@@ -148,11 +158,13 @@ function table(rows) {
         o.error ? '' : `${(c.referenceSec / o.totalSec).toFixed(2)}× faster`,
       ];
     }
-    if (c.mode === 'data') {
+    if (c.mode === 'inspect' || c.mode === 'data') {
+      const size = c.mode === 'inspect' ? `${o.rows} rows, ${o.kept} kept` : `${o.rows} rows, ${o.fileMB} MB`;
+      const speed = c.mode === 'inspect' ? `${o.mbPerSec} MB/s` : `${o.samplesPerSec} rows/s`;
       return [
-        `${c.name}${o.error ? '' : ` (${o.rows} rows, ${o.fileMB} MB)`}`,
+        `${c.name}${o.error ? '' : ` (${size})`}`,
         '',
-        o.error ? 'failed' : `${o.samplesPerSec} rows/s`,
+        o.error ? 'failed' : speed,
         o.error ? '' : `${o.totalSec} s total`,
         '',
         o.error ? '' : `${o.peakRssMB} MB`,
@@ -206,6 +218,10 @@ function main() {
     const row = { c: DATA_CASE, ours: data(), torch: undefined };
     rows.push(row);
     if (json) console.log(JSON.stringify({ case: DATA_CASE.name, ours: row.ours.raw ?? row.ours, pytorch: null }));
+    if (!json) console.error(`running ${INSPECT_CASE.name} …`);
+    const inspectRow = { c: INSPECT_CASE, ours: inspect(), torch: undefined };
+    rows.push(inspectRow);
+    if (json) console.log(JSON.stringify({ case: INSPECT_CASE.name, ours: inspectRow.ours.raw ?? inspectRow.ours, pytorch: null }));
   }
   const failures = rows.filter((r) => r.ours.error || r.torch?.error);
   const gemm = rows.find((r) => r.ours.gemm)?.ours.gemm;

@@ -11,10 +11,11 @@ import { datasetsCommand } from './cli/datasets';
 import { evalCommand } from './cli/eval';
 import { inspectCommand } from './cli/inspect';
 import { predictCommand } from './cli/predict';
+import { pretrainCommand } from './cli/pretrain';
 import { trainCommand } from './cli/train';
 import { isUserError } from './server/engine/errors';
 
-const COMMANDS: CliCommand[] = [trainCommand, evalCommand, predictCommand, inspectCommand, datasetsCommand, benchCommand];
+const COMMANDS: CliCommand[] = [trainCommand, pretrainCommand, evalCommand, predictCommand, inspectCommand, datasetsCommand, benchCommand];
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);

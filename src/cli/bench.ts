@@ -13,8 +13,12 @@ import { batchTensors, trainStep } from '../server/engine/train/step';
 import { chooseWorkerCount, DataParallelTrainer } from '../server/engine/train/parallel/workers';
 import type { CliCommand, CliValues } from './command';
 import { intOption, stringOption } from './options';
+import { mlmHeadParams } from '../server/engine/mlm/head';
+import { maskTokens } from '../server/engine/mlm/masking';
+import { maskedLMStep } from '../server/engine/mlm/pretrain';
+import { Random } from '../server/engine/random';
 
-type Mode = 'train' | 'predict';
+type Mode = 'train' | 'mlm' | 'predict';
 
 type BenchShape = BertShape;
 
@@ -60,10 +64,11 @@ const LR = 5e-5;
 export const benchCommand: CliCommand = {
   name: 'bench',
   summary: 'time training steps or predictions of a randomly initialised BERT of a given shape',
-  usage: `Usage: bert-workbench bench train|predict [--layers N --hidden N --heads N --intermediate N --vocab N]
+  usage: `Usage: bert-workbench bench train|mlm|predict [--layers N --hidden N --heads N --intermediate N --vocab N]
        [--batch-size N --seq-len N --steps N --warmup N] [--workers N] [--backend auto|tensorflow|wasm|cpu] [--json]
 
   train            forward, cross-entropy, backward, gradient clipping and an AdamW update per step
+  mlm              the same for masked-LM pre-training (15% of tokens predicted, decoder tied to the embeddings)
   predict          forward passes only (evaluation mode); samplesPerSec counts texts
   --layers N       encoder layers (default 4)        --hidden N        hidden size (default 256)
   --heads N        attention heads (default 4)       --intermediate N  feed-forward size (default 1024)
@@ -96,8 +101,8 @@ export const benchCommand: CliCommand = {
 
 function benchSettings(values: CliValues, positionals: string[]): BenchSettings {
   const [mode, ...extra] = positionals;
-  if ((mode !== 'train' && mode !== 'predict') || extra.length > 0) {
-    throw new UserError({ kind: 'bad-argument', message: 'bench needs one mode: train or predict.', fix: 'Run "bench train" or "bench predict".' });
+  if ((mode !== 'train' && mode !== 'predict' && mode !== 'mlm') || extra.length > 0) {
+    throw new UserError({ kind: 'bad-argument', message: 'bench needs one mode: train, mlm or predict.', fix: 'Run "bench train", "bench mlm" or "bench predict".' });
   }
   const int = (name: string, fallback: number, min: number, max: number) => intOption(values, name, min, max) ?? fallback;
   const shape = {
@@ -128,13 +133,19 @@ function benchSettings(values: CliValues, positionals: string[]): BenchSettings 
 
 async function runBench(settings: BenchSettings, backendName: string, gemm: string): Promise<BenchResult> {
   const { mode, shape, batchSize, seqLen, steps, warmup } = settings;
-  const model = randomBert(shape, SEED);
+  const model = mode === 'mlm' ? maskedLMOfShape(shape) : randomBert(shape, SEED);
   const batch = randomBatch(batchSize, seqLen, shape.vocab, SEED);
-  const optimizer = mode === 'train' ? new AdamW(model.params, { weightDecay: 0.01 }) : undefined;
-  const workers = optimizer && tf.getBackend() === 'wasm' ? chooseWorkerCount(settings.workers, { batchSize, numParameters: model.numParameters, hiddenSize: shape.hidden }) : 1;
+  const optimizer = mode !== 'predict' ? new AdamW(model.params, { weightDecay: 0.01 }) : undefined;
+  const workers = optimizer && mode === 'train' && tf.getBackend() === 'wasm' ? chooseWorkerCount(settings.workers, { batchSize, numParameters: model.numParameters, hiddenSize: shape.hidden }) : 1;
   const group = optimizer && workers > 1 ? await DataParallelTrainer.start(model, optimizer, workers) : undefined;
   try {
-    const step = group ? parallelStep(group, model, batch) : optimizer ? trainingStep(model, optimizer, batch) : predictionStep(model, batch);
+    const step = group
+      ? parallelStep(group, model, batch)
+      : mode === 'mlm'
+        ? maskedLMTrainingStep(model, optimizer!, batch)
+        : optimizer
+          ? trainingStep(model, optimizer, batch)
+          : predictionStep(model, batch);
     const { stepSec, cpuSec, numTensors } = await timeSteps(step, warmup, steps, group);
     const mean = stepSec.reduce((a, b) => a + b, 0) / stepSec.length;
     return {
@@ -165,6 +176,23 @@ async function runBench(settings: BenchSettings, backendName: string, gemm: stri
 function trainingStep(model: BertForSequenceClassification, optimizer: AdamW, batch: EncodedBatch): (i: number) => void {
   const labels = Array.from({ length: batch.batchSize }, (_, i) => i % model.numLabels);
   return (i) => trainStep(model, optimizer, batch, labels, { lr: LR, maxGradNorm: 1, dropoutSeed: SEED + i });
+}
+
+/** A random BERT with a fresh masked-LM head and no pooler or classifier, as `pretrain` trains. */
+function maskedLMOfShape(shape: BenchSettings['shape']): BertForSequenceClassification {
+  const model = randomBert(shape, SEED);
+  for (const name of [...model.params.keys()].filter((n) => n.startsWith('bert.pooler.') || n.startsWith('classifier.'))) {
+    model.params.get(name)!.dispose();
+    model.params.delete(name);
+  }
+  for (const [name, p] of mlmHeadParams(new Map(), model.config, SEED).params) model.params.set(name, p);
+  return model;
+}
+
+/** One masked-LM step: BERT's 15% corruption (new masks each step), forward, loss, backward, clip, AdamW. */
+function maskedLMTrainingStep(model: BertForSequenceClassification, optimizer: AdamW, batch: EncodedBatch): (i: number) => void {
+  const masking = { probability: 0.15, maskTokenId: 103 % model.config.vocabSize, vocabSize: model.config.vocabSize, specialTokenIds: new Set<number>() };
+  return (i) => maskedLMStep(model, optimizer, maskTokens(batch, new Random(SEED + i), masking), { lr: LR, maxGradNorm: 1, dropoutSeed: SEED + i });
 }
 
 /** The same step over worker threads (train/parallel): the batch split into one shard per worker. */

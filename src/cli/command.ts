@@ -26,3 +26,17 @@ export interface CliCommand {
   options: CliOptions;
   run(values: CliValues, positionals: string[], out: CliOutput): Promise<void>;
 }
+
+/**
+ * Ctrl-C asks a long run to stop at the next step (it keeps what it has: the best weights, or a
+ * checkpoint); a second Ctrl-C quits at once.
+ */
+export function interruptSignal(whatHappens: string): AbortSignal {
+  const controller = new AbortController();
+  process.once('SIGINT', () => {
+    console.error(`Stopping after this step${whatHappens} (Ctrl-C again to quit now)…`);
+    controller.abort();
+    process.once('SIGINT', () => process.exit(130));
+  });
+  return controller.signal;
+}

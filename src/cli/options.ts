@@ -43,6 +43,18 @@ export function numberOption(values: CliValues, name: string, min: number, max: 
   return n;
 }
 
+/** The optimisation options that `train` and `pretrain` share (TrainSettings' names in kebab case). */
+export const OPTIMIZER_OPTIONS: CliOptions = {
+  epochs: { type: 'string' },
+  'max-steps': { type: 'string' },
+  'batch-size': { type: 'string' },
+  lr: { type: 'string' },
+  'max-length': { type: 'string' },
+  seed: { type: 'string' },
+  'weight-decay': { type: 'string' },
+  'warmup-ratio': { type: 'string' },
+};
+
 /** The options of every command that loads a model: which backend, and how to reach the Hub. */
 export const MODEL_LOADING_OPTIONS: CliOptions = {
   backend: { type: 'string' },

@@ -1,11 +1,12 @@
 /** `train`: fine-tune a model on a dataset and save it in Hugging Face's layout. */
 import { fineTune, type FineTuneEvent } from '../server/engine/fine-tune';
 import { formatSummary } from '../server/engine/data';
+import { formatLearningCheck } from '../server/engine/train/learning-check';
 import type { TrainSettings } from '../server/engine/train/trainer';
 import { UserError } from '../server/engine/errors';
-import type { CliCommand, CliOutput, CliValues } from './command';
+import { interruptSignal, type CliCommand, type CliOutput, type CliValues } from './command';
 import { datasetOptions, inspectCommand } from './inspect';
-import { MODEL_LOADING_OPTIONS, intOption, modelLoading, numberOption, requiredString, stringOption } from './options';
+import { MODEL_LOADING_OPTIONS, OPTIMIZER_OPTIONS, intOption, modelLoading, numberOption, requiredString, stringOption } from './options';
 
 export const trainCommand: CliCommand = {
   name: 'train',
@@ -14,7 +15,7 @@ export const trainCommand: CliCommand = {
        [--epochs N] [--max-steps N] [--batch-size N] [--lr X] [--max-length N] [--seed N]
        [--weight-decay X] [--warmup-ratio X] [--patience N] [--eval-steps N] [--metric accuracy|macroF1|loss]
        [--class-weights none|balanced] [--freeze-embeddings] [--freeze-layers N] [--train-head-only]
-       [--resume] [--overwrite] [--workers N] [--backend auto|tensorflow|wasm|cpu] [--offline] [--cache-dir DIR]
+       [--adapt-steps N] [--resume] [--overwrite] [--workers N] [--backend auto|tensorflow|wasm|cpu] [--offline] [--cache-dir DIR]
        [dataset options as for inspect: --text-column C --label-column C --validation-split F …] [--json]
 
   --epochs N           passes over the training data (default 3)
@@ -31,6 +32,8 @@ export const trainCommand: CliCommand = {
   --freeze-embeddings  keep the embeddings as they are
   --freeze-layers N    keep the bottom N encoder layers as they are
   --train-head-only    train only the pooler and the classifier
+  --adapt-steps N      first continue masked-LM pre-training on the dataset's own text (all splits, no labels)
+                       for N steps (domain-adaptive pre-training), then fine-tune that; kept in --out/adapted
   --resume             continue the interrupted run whose checkpoints are in --out
   --overwrite          replace a model already in --out
   --workers N          data-parallel worker threads, 1 to 16; 0 = as many as the machine can spare (default 0)
@@ -39,12 +42,7 @@ export const trainCommand: CliCommand = {
     ...inspectCommand.options,
     model: { type: 'string' },
     out: { type: 'string' },
-    epochs: { type: 'string' },
-    'max-steps': { type: 'string' },
-    'batch-size': { type: 'string' },
-    lr: { type: 'string' },
-    'weight-decay': { type: 'string' },
-    'warmup-ratio': { type: 'string' },
+    ...OPTIMIZER_OPTIONS,
     patience: { type: 'string' },
     'eval-steps': { type: 'string' },
     metric: { type: 'string' },
@@ -52,6 +50,7 @@ export const trainCommand: CliCommand = {
     'freeze-embeddings': { type: 'boolean' },
     'freeze-layers': { type: 'string' },
     'train-head-only': { type: 'boolean' },
+    'adapt-steps': { type: 'string' },
     resume: { type: 'boolean' },
     overwrite: { type: 'boolean' },
     workers: { type: 'string' },
@@ -69,8 +68,9 @@ export const trainCommand: CliCommand = {
         resume: values.resume === true,
         overwrite: values.overwrite === true,
         workers: intOption(values, 'workers', 0, 16) ?? 0,
+        adaptSteps: intOption(values, 'adapt-steps', 1, 10_000_000),
       },
-      { onEvent: (e) => report(e, out), signal: interruptSignal() },
+      { onEvent: (e) => report(e, out), signal: interruptSignal('') },
     );
     const pct = (x?: number) => (x === undefined ? 'n/a' : (100 * x).toFixed(2));
     out.result(
@@ -78,6 +78,8 @@ export const trainCommand: CliCommand = {
       `${result.status}: ${result.steps} steps; best validation accuracy ${pct(result.best?.accuracy)}% (step ${result.bestStep ?? '-'})` +
         `${result.test ? `, test accuracy ${pct(result.test.accuracy)}%` : ''}; model saved in ${result.modelDir}`,
     );
+    // The small-data guard: with --json it is the done event's `learning`; for people, a paragraph on stderr.
+    if (result.learning && !out.json) console.error(`\n${formatLearningCheck(result.learning)}\n`);
   },
 };
 
@@ -117,17 +119,6 @@ function trainSettings(values: CliValues): Partial<TrainSettings> {
   return Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
 }
 
-/** Ctrl-C stops training at the next step and keeps the best weights so far; a second Ctrl-C quits. */
-function interruptSignal(): AbortSignal {
-  const controller = new AbortController();
-  process.once('SIGINT', () => {
-    console.error('Stopping after this step (Ctrl-C again to quit now)…');
-    controller.abort();
-    process.once('SIGINT', () => process.exit(130));
-  });
-  return controller.signal;
-}
-
 function report(e: FineTuneEvent, out: CliOutput): void {
   out.event(e);
   if (out.json) return;
@@ -136,11 +127,18 @@ function report(e: FineTuneEvent, out: CliOutput): void {
       out.log(formatSummary(e.summary));
       break;
     case 'start':
+      if (e.phase === 'mlm') {
+        out.log(`Adapting ${e.modelRef} to the dataset's text (masked LM) on ${e.backend}: ${e.numTrain} texts, ${e.totalSteps} steps.`);
+        break;
+      }
       out.log(`Training ${e.modelRef} on ${e.backend} with ${e.workers} worker${e.workers === 1 ? '' : 's'}: ${e.numTrain} examples, ${e.totalSteps} steps (${e.stepsPerEpoch} per epoch)` +
         `${e.resumedFromStep ? `, resumed at step ${e.resumedFromStep}` : ''}.`);
       break;
+    case 'mlm-eval':
+      out.log(`adapted: held-out masked-LM loss ${e.metrics.loss.toFixed(4)}, accuracy ${(100 * e.metrics.accuracy).toFixed(2)}%`);
+      break;
     case 'step':
-      out.log(`step ${e.step}/${e.totalSteps}  epoch ${e.epoch.toFixed(2)}  loss ${e.loss.toFixed(4)}  lr ${e.learningRate.toExponential(2)}  ` +
+      out.log(`${e.phase === 'mlm' ? 'MLM ' : ''}step ${e.step}/${e.totalSteps}  epoch ${e.epoch.toFixed(2)}  loss ${e.loss.toFixed(4)}  lr ${e.learningRate.toExponential(2)}  ` +
         `${e.samplesPerSec.toFixed(1)} samples/s  ETA ${Math.round(e.etaSec)} s`);
       break;
     case 'eval':

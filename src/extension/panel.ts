@@ -242,6 +242,11 @@ function renderPage(webview: vscode.Webview, extensionUri: vscode.Uri): string {
     <p id="progress-text" class="muted"></p>
     <p id="best" class="best" hidden></p>
     <p id="run-problem" class="problem" role="alert" hidden></p>
+    <div id="learning" class="notice" role="alert" hidden>
+      <p id="learning-message"></p>
+      <p id="learning-advice-title">${t('What may help:')}</p>
+      <ul id="learning-advice" aria-labelledby="learning-advice-title"></ul>
+    </div>
     <p id="no-run" class="empty"></p>
   </section>
 

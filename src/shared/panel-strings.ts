@@ -49,6 +49,13 @@ export const PANEL_STRINGS = [
   'resumed from {0}',
   '1 worker',
   '{0} workers',
+  'Validation accuracy {0} is no better than always answering "{1}" ({2}): the model did not learn from {3} training examples.',
+  'Validation accuracy {0} is not clearly better than always answering "{1}" ({2}): the model hardly learned from {3} training examples.',
+  'It answers "{0}" for every validation text.',
+  'Train longer: {0} epochs or more.',
+  'Start from a pre-trained model, e.g. {0}.',
+  "Adapt the model to the dataset's text first (masked-LM pre-training, no labels needed).",
+  'Label more examples: {0} training examples are very few; a few hundred per class is a usual start.',
 ] as const;
 
 export type PanelString = (typeof PANEL_STRINGS)[number];

@@ -12,9 +12,10 @@ import type { ClassifierInfo, Prediction } from '../server/engine/classifier-api
 import type { DatasetCandidate, DatasetSummary } from '../server/engine/data';
 import { describeUserError, type UserError } from '../server/engine/errors';
 import type { FineTuneEvent, FineTuneRequest } from '../server/engine/fine-tune';
+import type { LearningCheck } from '../server/engine/train/events';
 import type { RunStatus } from './run-status';
 
-export type { ClassifierInfo, Prediction };
+export type { ClassifierInfo, Prediction, LearningCheck };
 
 // ---- extension ⇄ language server --------------------------------------------------------------
 
@@ -201,6 +202,8 @@ export interface RunInfo {
   activity?: string;
   progress?: RunProgress;
   best?: RunBest;
+  /** Set when the run ended with a model that did not learn (the done event's `learning`). */
+  learning?: LearningCheck;
   error?: RunError;
   /** The interrupted or cancelled run this one continues. */
   resumedFrom?: string;

@@ -9,9 +9,11 @@
  * (none | preparing | training | completed | early-stopped | cancelled | failed | interrupted),
  * `data-run-model`, `data-resumed-from`, `data-events` (events shown), `data-evals`, `data-best-step` (once the run
  * ended), `data-run-backend` (what the run computes on, for people) and `data-workers` (its data-parallel worker
- * threads, once its start event arrived). Each chart canvas has `data-points` and `data-series` (see charts.ts).
+ * threads, once its start event arrived), `data-learning` (`no-learning` when the run ended with a model that did not
+ * learn: the notice #learning shows why and what may help). Each chart canvas has `data-points` and `data-series` (see charts.ts).
  */
 import type { FineTuneEvent } from '../server/engine/fine-tune';
+import type { LearningAdvice } from '../server/engine/train/events';
 import type { ClassificationMetrics } from '../server/engine/train/metrics';
 import type { HostToPanelMessage, PanelEngineState, PanelToHostMessage, RunHistory, RunInfo } from '../shared/protocol';
 import { activeRunStatuses, resumableRunStatuses } from '../shared/run-status';
@@ -158,6 +160,7 @@ function renderRun(run: RunInfo | undefined): void {
   element('out-dir').textContent = run?.outDir ?? '—';
   renderProgress(run);
   renderBest(run);
+  renderLearning(run);
   const problem = element('run-problem');
   problem.hidden = !run?.error;
   problem.textContent = run?.error ? [run.error.file && `${run.error.file}${run.error.line ? `:${run.error.line}` : ''}`, run.error.message, run.error.fix].filter(Boolean).join(' — ') : '';
@@ -196,6 +199,42 @@ function renderBest(run: RunInfo | undefined): void {
   const template = ended ? 'Best: epoch {0} (step {1}) — accuracy {2}, macro F1 {3}' : 'Best so far: epoch {0} (step {1}) — accuracy {2}, macro F1 {3}';
   best.textContent = t(template, run.best.epoch.toFixed(2), run.best.step, pct(run.best.accuracy), pct(run.best.macroF1));
   best.classList.toggle('final', ended);
+}
+
+/** The small-data guard's notice once a run ended with a model that did not learn (see the engine's learning-check.ts). */
+function renderLearning(run: RunInfo | undefined): void {
+  const check = run?.learning;
+  const notice = element('learning');
+  notice.hidden = !check;
+  document.body.dataset.learning = check ? check.kind : '';
+  if (!check) return;
+  const template = check.best <= check.baseline
+    ? 'Validation accuracy {0} is no better than always answering "{1}" ({2}): the model did not learn from {3} training examples.'
+    : 'Validation accuracy {0} is not clearly better than always answering "{1}" ({2}): the model hardly learned from {3} training examples.';
+  const sentences = [t(template, pct(check.best), check.baselineLabel, pct(check.baseline), check.numTrain)];
+  if (check.singleClass !== undefined) sentences.push(t('It answers "{0}" for every validation text.', check.singleClass));
+  element('learning-message').textContent = sentences.join(' ');
+  element('learning-advice').replaceChildren(...check.advice.map((advice) => {
+    const item = document.createElement('li');
+    item.dataset.kind = advice.kind;
+    item.textContent = adviceText(advice, check.numTrain);
+    return item;
+  }));
+}
+
+function adviceText(advice: LearningAdvice, numTrain: number): string {
+  switch (advice.kind) {
+    case 'train-longer':
+      return t('Train longer: {0} epochs or more.', advice.epochs ?? '—');
+    case 'pretrained-model':
+      return t('Start from a pre-trained model, e.g. {0}.', advice.model ?? '—');
+    case 'adapt':
+      return t("Adapt the model to the dataset's text first (masked-LM pre-training, no labels needed).");
+    case 'more-data':
+      return t('Label more examples: {0} training examples are very few; a few hundred per class is a usual start.', numTrain);
+    default:
+      return advice.message;
+  }
 }
 
 function renderRunPicker(): void {

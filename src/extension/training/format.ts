@@ -2,7 +2,7 @@
  * How runs read in the status bar, notifications and the log: short, localized, the same everywhere.
  */
 import * as vscode from 'vscode';
-import type { RunInfo } from '../../shared/protocol';
+import type { LearningCheck, RunInfo } from '../../shared/protocol';
 
 /** `1:05` or `1:02:05`; `—` when unknown. */
 export function formatDuration(seconds: number | undefined): string {
@@ -55,4 +55,23 @@ export function describeOutcome(run: RunInfo): string {
     default:
       return vscode.l10n.t('BERT: training {0}.', run.status);
   }
+}
+
+/** The small-data guard's finding (see the engine's learning-check.ts), for a message. */
+export function describeLearning(check: LearningCheck): string {
+  return check.best <= check.baseline
+    ? vscode.l10n.t(
+        'Validation accuracy {0} is no better than always answering "{1}" ({2}): the model did not learn from {3} training examples.',
+        percent(check.best),
+        check.baselineLabel,
+        percent(check.baseline),
+        check.numTrain,
+      )
+    : vscode.l10n.t(
+        'Validation accuracy {0} is not clearly better than always answering "{1}" ({2}): the model hardly learned from {3} training examples.',
+        percent(check.best),
+        check.baselineLabel,
+        percent(check.baseline),
+        check.numTrain,
+      );
 }

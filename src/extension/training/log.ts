@@ -4,6 +4,7 @@
  */
 import * as vscode from 'vscode';
 import type { FineTuneEvent } from '../../server/engine/fine-tune';
+import { formatLearningCheck } from '../../server/engine/train/learning-check';
 import type { RunEventParams, RunInfo } from '../../shared/protocol';
 import { formatDuration, percent } from './format';
 import type { TrainingRuns } from './runs';
@@ -54,7 +55,8 @@ function eventLine(e: FineTuneEvent): string | undefined {
     case 'checkpoint':
       return `checkpoint at step ${e.step}: ${e.dir}`;
     case 'done':
-      return `${e.status} after ${e.steps} steps in ${formatDuration(e.elapsedSec)}; best step ${e.bestStep ?? '—'}; model saved in ${e.modelDir}`;
+      return `${e.status} after ${e.steps} steps in ${formatDuration(e.elapsedSec)}; best step ${e.bestStep ?? '—'}; model saved in ${e.modelDir}` +
+        `${e.learning ? `\n${formatLearningCheck(e.learning)}` : ''}`;
     default:
       return undefined;
   }

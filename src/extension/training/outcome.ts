@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import { resumableRunStatuses, type RunEventParams, type RunInfo } from '../../shared/protocol';
 import type { Ctx } from '../ctx';
 import { showError } from '../errors';
-import { describeOutcome } from './format';
+import { describeLearning, describeOutcome } from './format';
 import { showProblem } from './problems';
 import { isActive } from './runs';
 
@@ -24,7 +24,13 @@ async function announceEnd(ctx: Ctx, { run, event }: RunEventParams): Promise<vo
   const openPanel = vscode.l10n.t('Open Training Panel');
   const openFolder = vscode.l10n.t('Open Model Folder');
   const message = `${describeOutcome(run)} ${vscode.l10n.t('Predictions now use this model.')}`;
-  const choice = await vscode.window.showInformationMessage(message, openPanel, openFolder);
+  // The small-data guard: a model that did not learn is a warning, with what to try (listed in full in the panel).
+  const learning = run.learning
+    ? ` ${describeLearning(run.learning)} ${vscode.l10n.t('Try more epochs, a pre-trained model, adapting to the dataset first, or more labelled data: the training panel says more.')}`
+    : '';
+  const choice = learning
+    ? await vscode.window.showWarningMessage(`${message}${learning}`, openPanel, openFolder)
+    : await vscode.window.showInformationMessage(message, openPanel, openFolder);
   if (choice === openPanel) await vscode.commands.executeCommand('bertWorkbench.openPanel', run.id);
   if (choice === openFolder) await vscode.commands.executeCommand('bertWorkbench.openModelFolder', run.id);
 }

@@ -4,7 +4,7 @@
  */
 import * as vscode from 'vscode';
 import type { RunInfo } from '../../shared/protocol';
-import { describeProgress, formatDuration, percent, progressShare } from './format';
+import { describeLearning, describeProgress, formatDuration, percent, progressShare } from './format';
 import { isActive, type TrainingRuns } from './runs';
 
 /** How long the result of a finished run stays in the status bar. */
@@ -35,7 +35,8 @@ export class TrainingStatusBar implements vscode.Disposable {
     } else {
       const ok = run.status === 'completed' || run.status === 'early-stopped';
       const result = run.best ? ` · ${vscode.l10n.t('accuracy {0}', percent(run.best.accuracy))}` : '';
-      this.item.text = `${ok ? '$(pass)' : run.status === 'failed' ? '$(error)' : '$(debug-pause)'} BERT${result}`;
+      const icon = run.learning ? '$(warning)' : ok ? '$(pass)' : run.status === 'failed' ? '$(error)' : '$(debug-pause)';
+      this.item.text = `${icon} BERT${result}`;
       this.item.backgroundColor = run.status === 'failed' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
       this.hideTimer = setTimeout(() => this.item.hide(), RESULT_MS);
     }
@@ -60,6 +61,7 @@ function tooltip(run: RunInfo, workers: number | undefined): vscode.MarkdownStri
     md.appendMarkdown(`${escape(vscode.l10n.t('backend {0}', run.backend) + threads)}\n\n`);
   }
   if (run.best) md.appendMarkdown(`${escape(vscode.l10n.t('best: accuracy {0}, macro F1 {1} (epoch {2})', percent(run.best.accuracy), percent(run.best.macroF1), run.best.epoch.toFixed(1)))}\n\n`);
+  if (run.learning) md.appendMarkdown(`$(warning) ${escape(describeLearning(run.learning))}\n\n`);
   md.appendMarkdown(escape(vscode.l10n.t('Click to open the training panel.')));
   return md;
 }

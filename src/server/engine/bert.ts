@@ -123,6 +123,22 @@ export class BertForSequenceClassification {
   /** Runs the model. The caller owns the returned tensors (wrap calls in `tf.tidy`). */
   forward(inputs: BertInputs, options: ForwardOptions): BertOutputs {
     const dropout = dropoutFn(options);
+    const { embeddingOutput, layerOutputs } = this.encoder(inputs, dropout);
+    const pooledOutput = this.pooler(layerOutputs[layerOutputs.length - 1]);
+    const logits = this.dense(dropout(pooledOutput, this.config.classifierDropout), 'classifier') as tf.Tensor2D;
+    return { embeddingOutput, layerOutputs, pooledOutput, logits };
+  }
+
+  /**
+   * The last encoder layer's output (BertModel's `last_hidden_state`), without the pooler and the
+   * classifier: what a pre-training head reads. Dropout masks are those `forward` draws.
+   */
+  lastHiddenState(inputs: BertInputs, options: ForwardOptions): tf.Tensor3D {
+    const { layerOutputs } = this.encoder(inputs, dropoutFn(options));
+    return layerOutputs[layerOutputs.length - 1];
+  }
+
+  private encoder(inputs: BertInputs, dropout: Dropout): { embeddingOutput: tf.Tensor3D; layerOutputs: tf.Tensor3D[] } {
     // Where the host kernels run (wasm, cpu), LayerNorm, GELU, the attention softmax and dropout
     // are one pass each (ops/bert-kernels.ts: WebAssembly SIMD on wasm); elsewhere, stock TF.js ops.
     const host = hostKernels();
@@ -134,9 +150,7 @@ export class BertForSequenceClassification {
       hidden = this.encoderLayer(hidden, keyMask, l, dropout);
       layerOutputs.push(hidden);
     }
-    const pooledOutput = this.pooler(hidden);
-    const logits = this.dense(dropout(pooledOutput, this.config.classifierDropout), 'classifier') as tf.Tensor2D;
-    return { embeddingOutput, layerOutputs, pooledOutput, logits };
+    return { embeddingOutput, layerOutputs };
   }
 
   /** Class logits only, for prediction and evaluation. */
@@ -257,8 +271,8 @@ export class BertForSequenceClassification {
     return tf.tanh(this.dense(cls, 'bert.pooler.dense')) as tf.Tensor2D;
   }
 
-  /** x·W + b over the last axis, computed as one 2-D product. */
-  private dense(x: tf.Tensor, name: string): tf.Tensor {
+  /** x·W + b over the last axis, computed as one 2-D product, with the parameters `<name>.weight`, `<name>.bias`. */
+  dense(x: tf.Tensor, name: string): tf.Tensor {
     const weight = this.p(`${name}.weight`); // (in, out)
     const [inDim, outDim] = weight.shape;
     const flat = x.reshape([-1, inDim]) as tf.Tensor2D;
@@ -266,7 +280,8 @@ export class BertForSequenceClassification {
     return y.reshape([...x.shape.slice(0, -1), outDim]);
   }
 
-  private layerNorm(x: tf.Tensor, name: string): tf.Tensor {
+  /** LayerNorm over the last axis with the parameters `<name>.weight`, `<name>.bias`. */
+  layerNorm(x: tf.Tensor, name: string): tf.Tensor {
     const eps = this.config.layerNormEps;
     // One op with its own backward pass, which keeps only x̂ and 1/σ (TF.js's would keep every
     // intermediate, and take the gradient of rsqrt with the slow Pow).

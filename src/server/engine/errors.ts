@@ -34,6 +34,10 @@ export type UserErrorKind =
   // anything else the user asked for that cannot be done
   | 'bad-argument'
   | 'output-exists'
+  // the output folder: not a folder, not writable, full, or in use by another run
+  | 'output-unwritable'
+  | 'disk-full'
+  | 'output-locked'
   | 'backend-unavailable';
 
 export interface UserErrorInit {

@@ -7,8 +7,13 @@ import { describeBackend, initBackend, type BackendChoice } from './backend';
 import { loadModelFolder } from './classifier';
 import { loadDataset, summarizeDataset, type Dataset, type DatasetOptions, type DatasetSummary } from './data';
 import { resolveModelRef, type HubOptions } from './hub';
+import { DEFAULT_PRETRAIN_SETTINGS, runPretraining } from './mlm/pretrain';
+import { UserError } from './errors';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { TrainEvent } from './train/events';
 import { DEFAULT_SETTINGS, checkOutputFolder, train, type TrainResult, type TrainSettings } from './train/trainer';
+import { checkFreeSpace, openOutputFolder, outputError } from './train/output-folder';
 
 export interface FineTuneRequest {
   /** A dataset file or folder. */
@@ -25,6 +30,11 @@ export interface FineTuneRequest {
   hub?: HubOptions;
   resume?: boolean;
   overwrite?: boolean;
+  /**
+   * Domain-adaptive pre-training (Gururangan et al. 2020): first continue masked-LM training on the
+   * dataset's own text (every split's, never a label) for this many steps, then fine-tune the result.
+   */
+  adaptSteps?: number;
 }
 
 export type FineTuneEvent = TrainEvent | { event: 'dataset'; summary: DatasetSummary };
@@ -36,13 +46,26 @@ export interface FineTuneHooks {
 
 export async function fineTune(request: FineTuneRequest, hooks: FineTuneHooks = {}): Promise<TrainResult> {
   checkOutputFolder(request.outDir, request); // before any slow work
+  const output = openOutputFolder(request.outDir); // writable, and locked against a second run into it
+  try {
+    return await fineTuneInto(request, hooks);
+  } catch (e) {
+    throw outputError(e, request.outDir) ?? e; // a disk that filled up or a folder that went away during the run
+  } finally {
+    output.close();
+  }
+}
+
+async function fineTuneInto(request: FineTuneRequest, hooks: FineTuneHooks): Promise<TrainResult> {
   const backend = await initBackend(request.backend ?? 'auto');
-  const modelDir = await resolveModelRef(request.model, request.hub);
+  const baseDir = await resolveModelRef(request.model, request.hub);
+  checkFreeSpace(request.outDir, baseDir); // before the data is read, not at the first checkpoint
   const dataset = await loadDataset(request.data, request.dataset);
+  const modelDir = request.adaptSteps ? await adaptToDataset(baseDir, dataset, request, describeBackend(backend), hooks) : baseDir;
   const loaded = await loadModelFolder(modelDir, { labels: dataset.id2label, seed: request.settings?.seed });
   const settings: TrainSettings = {
     ...DEFAULT_SETTINGS,
-    learningRate: recommendedLearningRate(loaded.model.config.hiddenSize),
+    learningRate: recommendedLearningRate(loaded.model.config.hiddenSize, loaded.rawConfig),
     ...request.settings,
   };
   const tokenizer = loaded.tokenizer;
@@ -70,6 +93,48 @@ export async function fineTune(request: FineTuneRequest, hooks: FineTuneHooks = 
   }
 }
 
+/** Where an adapted base model is kept, inside the run's output folder (a resumed run reuses it). */
+export const ADAPTED_FOLDER = 'adapted';
+
+/**
+ * Masked-LM training of the base model on the text of every split of the dataset (labels are never
+ * read), saved as `<out>/adapted`: the base model of the fine-tuning that follows. Its progress is
+ * reported as events with `phase: 'mlm'`; its own end is not a `done`.
+ */
+async function adaptToDataset(baseDir: string, dataset: Dataset, request: FineTuneRequest, backend: string, hooks: FineTuneHooks): Promise<string> {
+  const outDir = join(request.outDir, ADAPTED_FOLDER);
+  if (request.resume && existsSync(join(outDir, 'config.json'))) return outDir;
+  const base = await loadModelFolder(baseDir);
+  const learningRate = recommendedLearningRate(base.model.config.hiddenSize, base.rawConfig);
+  for (const p of base.model.params.values()) p.dispose();
+  const texts = [...new Set(Object.values(dataset.splits).flatMap((rows) => rows.map((row) => row.text)))];
+  const s = request.settings ?? {};
+  const batchSize = Math.min(s.batchSize ?? DEFAULT_SETTINGS.batchSize, texts.length);
+  await runPretraining({
+    modelDir: baseDir,
+    modelRef: request.model,
+    backend,
+    texts,
+    settings: {
+      ...DEFAULT_PRETRAIN_SETTINGS,
+      maxSteps: request.adaptSteps,
+      batchSize,
+      maxLength: s.maxLength ?? DEFAULT_SETTINGS.maxLength,
+      learningRate: s.learningRate ?? learningRate,
+      seed: s.seed ?? DEFAULT_SETTINGS.seed,
+      checkpointEverySteps: Math.max(request.adaptSteps ?? 1, 1),
+    },
+    outDir,
+    resume: false,
+    onEvent: (e) => {
+      if (e.event === 'start' || e.event === 'step' || e.event === 'mlm-eval') hooks.onEvent?.(e);
+    },
+    signal: hooks.signal,
+  });
+  if (hooks.signal?.aborted) throw new UserError({ kind: 'bad-argument', message: 'The run was stopped while adapting to the dataset.', fix: 'Start it again.' });
+  return outDir;
+}
+
 function trainData(dataset: Dataset) {
   const plain = (split: keyof Dataset['splits']) => dataset.splits[split].map(({ text, label }) => ({ text, label }));
   return { labels: dataset.id2label, train: plain('train'), validation: plain('validation'), test: plain('test') };
@@ -78,9 +143,13 @@ function trainData(dataset: Dataset) {
 /**
  * The learning rate that suits a model of this size when the user names none: the BERT paper's
  * 2e-5…5e-5 for bert-base and larger; compact BERTs (Turc et al.) want 1e-4…3e-4; tiny models
- * trained from random weights (like builtin:tiny-bert) want far more.
+ * trained from random weights (like builtin:tiny-bert) want far more. A config.json may name its own
+ * (`recommended_learning_rate`, a key of this project's that Hugging Face ignores).
  */
-export function recommendedLearningRate(hiddenSize: number): number {
+export function recommendedLearningRate(hiddenSize: number, config: Record<string, unknown> = {}): number {
+  // A model can name its own (builtin:review-bert does: scripts/build-review-bert.sh measures it).
+  const named = config.recommended_learning_rate;
+  if (typeof named === 'number' && named > 0 && named <= 1) return named;
   if (hiddenSize >= 768) return 3e-5;
   if (hiddenSize >= 512) return 5e-5;
   if (hiddenSize >= 256) return 1e-4;

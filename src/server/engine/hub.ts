@@ -31,10 +31,14 @@ const BUILTIN_PREFIX = 'builtin:';
 const HUB_ID = /^[A-Za-z0-9][\w.-]*(\/[\w.-]+)?$/;
 const COMPLETE_MARKER = '.complete';
 
-/** Where the models that ship with the extension are: `dist/models` beside the bundle, or the test fixtures from sources. */
+/** Where the models that ship with the extension are: `dist/models` beside the bundle, or, from sources, `models/` and the test fixtures. */
 export function builtinModelDirs(): string[] {
-  return [join(__dirname, 'models'), resolve(__dirname, '..', '..', '..', 'test', 'fixtures')];
+  const root = resolve(__dirname, '..', '..', '..');
+  return [join(__dirname, 'models'), join(root, 'models'), join(root, 'test', 'fixtures')];
 }
+
+/** The models `builtin:<name>` names: review-bert (pre-trained, the default) and tiny-bert (random weights, for tests). */
+export const BUILTIN_MODELS = ['review-bert', 'tiny-bert'];
 
 /** Turns a model reference into a local folder, downloading from the Hub when it is a Hub id. */
 export async function resolveModelRef(ref: string, options: HubOptions = {}): Promise<string> {
@@ -59,7 +63,7 @@ export async function resolveModelRef(ref: string, options: HubOptions = {}): Pr
 function builtinModel(name: string): string {
   const dir = builtinModelDirs().map((root) => join(root, name)).find((d) => existsSync(join(d, 'config.json')));
   if (!dir) {
-    throw new UserError({ kind: 'model-not-found', message: `There is no built-in model "${name}".`, fix: 'Use builtin:tiny-bert.' });
+    throw new UserError({ kind: 'model-not-found', message: `There is no built-in model "${name}".`, fix: `Use ${BUILTIN_MODELS.map((m) => `builtin:${m}`).join(' or ')}.` });
   }
   return dir;
 }

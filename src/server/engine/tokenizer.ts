@@ -79,6 +79,13 @@ export class Tokenizer {
     return this.wordPiece.tokenize(text);
   }
 
+  /** Every token of the vocabulary, by id. */
+  vocabulary(): string[] {
+    const tokens: string[] = [];
+    for (const [token, id] of this.wordPiece.model.tokens_to_ids) tokens[id] = token;
+    return tokens;
+  }
+
   /** Word piece ids of a text, without special tokens. */
   wordPieceIds(text: string): number[] {
     return this.wordPiece.encode(text, { add_special_tokens: false });
@@ -128,7 +135,8 @@ export class Tokenizer {
     return this.pad(texts.map((t) => this.encode(t, undefined, maxLength)), padTo);
   }
 
-  private tokenId(token: string): number {
+  /** The id of a token of the vocabulary ([MASK], [CLS]…); an error naming the tokenizer file if it has none. */
+  tokenId(token: string): number {
     const id = this.wordPiece.model.tokens_to_ids.get(token);
     if (id === undefined) {
       throw new UserError({
@@ -157,7 +165,7 @@ export function truncateLongestFirst(a: number[], b: number[] | undefined, budge
  * The `tokenizer.json` that Hugging Face's `BertTokenizerFast` builds from a `vocab.txt`, for model
  * folders that ship only the vocabulary.
  */
-function tokenizerJsonFromVocab(vocabText: string, tokenizerConfig: Record<string, unknown>): Record<string, unknown> {
+export function tokenizerJsonFromVocab(vocabText: string, tokenizerConfig: Record<string, unknown>): Record<string, unknown> {
   const lines = vocabText.split(/\r?\n/);
   if (lines[lines.length - 1] === '') lines.pop(); // the file's final newline
   const vocab: Record<string, number> = Object.fromEntries(lines.map((token, id) => [token, id]));

@@ -216,6 +216,7 @@ function changesFrom(event: FineTuneEvent, info: RunInfo, shuttingDown: boolean)
       return {
         status: shuttingDown ? 'interrupted' : event.status,
         finishedAt: new Date().toISOString(),
+        learning: event.learning,
         progress: info.progress && { ...info.progress, step: event.steps, etaSec: 0 },
       };
     default:

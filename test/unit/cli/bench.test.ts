@@ -70,7 +70,7 @@ test('a bad shape is one clear line on stderr and exit code 1; with --json also 
 
   const noMode = cli('bench', 'fly');
   assert.equal(noMode.code, 1);
-  assert.match(noMode.stderr, /^error: bench needs one mode: train or predict\./);
+  assert.match(noMode.stderr, /^error: bench needs one mode: train, mlm or predict\./);
 
   const range = cli('bench', 'train', '--steps', '0');
   assert.equal(range.code, 1);

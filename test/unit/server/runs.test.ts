@@ -129,6 +129,28 @@ test('the journal outlives the server: runs come back, one cut short comes back 
   assert.equal(restarted.activeRun, undefined);
 });
 
+test("a run that did not learn carries the engine's small-data warning in its summary, which the journal keeps", async () => {
+  const learning = {
+    kind: 'no-learning' as const, best: 0.5, baseline: 0.5, baselineLabel: 'a', margin: 0.69, numTrain: 10, numValidation: 2,
+    message: "Validation accuracy 50.0% is no better than always answering 'a' (50.0%): the model did not learn from 10 training examples.",
+    advice: [{ kind: 'more-data' as const, message: 'Label more examples.' }],
+  };
+  const engine = fakeEngine();
+  const warns: FineTune = (request, hooks) => engine.fineTune(request, { ...hooks, onEvent: (e) => hooks.onEvent?.(e.event === 'done' ? { ...e, learning } : e) });
+  const dir = join(scratch, 'journal-learning');
+  const runs = new TrainingRuns({ notify: () => undefined, fineTune: warns, journal: new RunJournal(dir) });
+  const run = runs.start(params('small'));
+  assert.equal(run.learning, undefined);
+  await finished(runs);
+  assert.deepEqual(runs.history(run.id)!.run.learning, learning);
+  assert.deepEqual(new TrainingRuns({ notify: () => undefined, journal: new RunJournal(dir) }).history(run.id)!.run.learning, learning);
+  // A run that learned has none.
+  const plain = new TrainingRuns({ notify: () => undefined, fineTune: engine.fineTune });
+  const learned = plain.start(params('big'));
+  await finished(plain);
+  assert.equal(plain.history(learned.id)!.run.learning, undefined);
+});
+
 test('the journal keeps the newest runs only', async () => {
   const dir = join(scratch, 'journal-pruned');
   const journal = new RunJournal(dir, 2);

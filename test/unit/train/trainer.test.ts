@@ -78,6 +78,8 @@ test('the loss falls and validation accuracy beats the majority class; the saved
   const majority = Math.max(...learning.labels.map((_, c) => learning.validation.filter((e) => e.label === c).length)) / learning.validation.length;
   assert.ok(result.best!.accuracy > majority + 0.1, `validation accuracy ${result.best!.accuracy} well above the majority class's ${majority}`);
   assert.equal(result.status, 'completed');
+  assert.equal(result.learning, undefined, 'a model that learned gets no small-data warning');
+  assert.equal(events.at(-1).learning, undefined);
   assert.deepEqual(events.filter((e) => e.event === 'eval').map((e) => e.step), [250, 500, 750], 'evaluated after each epoch');
 
   // Hugging Face layout, the same key names and shapes as a checkpoint Hugging Face wrote.
@@ -111,6 +113,39 @@ test('the loss falls and validation accuracy beats the majority class; the saved
   reloaded.forEach((l, i) => l.forEach((x, j) => assert.ok(Math.abs(x - direct[i][j]) < 1e-5, `text ${i}: ${x} vs ${direct[i][j]}`)));
   classifier.dispose();
   dispose(m);
+});
+
+test('a run whose last planned step brings no improvement completed; early stopping before it stopped early', async () => {
+  // A learning rate of 1e-9 keeps the predictions, so no evaluation after the first improves.
+  const s = (maxSteps: number) => settings({ maxSteps, evalEverySteps: 1, earlyStoppingPatience: 1, learningRate: 1e-9 });
+  const allSteps = await runTraining(join(scratch, 'last-step'), s(2));
+  dispose(allSteps.m);
+  assert.deepEqual(allSteps.events.filter((e) => e.event === 'eval' && e.split === 'validation').map((e) => e.isBest), [true, false]);
+  assert.equal(allSteps.result.steps, 2);
+  assert.equal(allSteps.result.status, 'completed', 'every planned step ran');
+  assert.equal(allSteps.events.at(-1).status, 'completed');
+  const cutShort = await runTraining(join(scratch, 'cut-short'), s(3));
+  dispose(cutShort.m);
+  assert.equal(cutShort.result.steps, 2);
+  assert.equal(cutShort.result.status, 'early-stopped');
+});
+
+test('a tiny random model trained briefly on tiny data ends with the small-data warning: its figures and what to try', async () => {
+  const outDir = join(scratch, 'no-learning');
+  const { result, events, m } = await runTraining(outDir, settings({ maxSteps: 3 }));
+  dispose(m);
+  const majority = Math.max(...data.labels.map((_, c) => data.validation.filter((e) => e.label === c).length)) / data.validation.length;
+  const check = result.learning;
+  assert.ok(check, `validation accuracy ${result.best!.accuracy} at the baseline ${majority} gets a warning`);
+  assert.equal(check.kind, 'no-learning');
+  assert.equal(check.best, result.best!.accuracy);
+  assert.equal(check.baseline, majority);
+  assert.equal(check.numTrain, data.train.length);
+  assert.match(check.message, new RegExp(`^Validation accuracy ${(100 * check.best).toFixed(1)}% is no better than always answering '${check.baselineLabel}' \\(${(100 * majority).toFixed(1)}%\\): the model did not learn from ${data.train.length} training examples\\.`));
+  assert.deepEqual(check.advice.map((a) => a.kind), ['train-longer', 'pretrained-model', 'adapt', 'more-data']);
+  assert.deepEqual(events.at(-1).learning, check, 'the done event carries it');
+  assert.deepEqual(JSON.parse(readFileSync(join(outDir, 'metrics.json'), 'utf8')).learning, check, 'metrics.json keeps it');
+  assert.match(readFileSync(join(outDir, 'README.md'), 'utf8'), /\*\*Warning:\*\* Validation accuracy/, 'the model card warns');
 });
 
 test('a run stopped at step 6 and resumed ends with the same weights as one never stopped', async () => {

@@ -151,7 +151,8 @@ function freshParameter(spec: ParameterSpec, config: BertConfig, seed: number): 
 export function bertParamsToCheckpoint(params: Map<string, tf.Variable>, config: BertConfig): Map<string, CheckpointTensor> {
   const out = new Map<string, CheckpointTensor>();
   for (const spec of parameterSpecs(config)) {
-    const value = params.get(spec.name)!;
+    const value = params.get(spec.name);
+    if (!value) continue; // a masked language model has no pooler and no classifier
     // Not inside tf.tidy: a tidy walks a returned typed array element by element (0.5 s for a vocabulary).
     const transposed = spec.transposed ? value.transpose() : undefined;
     const data = Float32Array.from((transposed ?? value).dataSync() as Float32Array);

@@ -1,6 +1,7 @@
 /**
  * loadDataset: reads every source of a `--data` path row by row, cleans the texts, keeps only
- * text, label and place, then dedupes, splits and numbers the labels.
+ * text, label and place of one row per distinct text (de-duplicated while reading, so memory is
+ * bounded by the distinct texts, not the rows), then splits and numbers the labels.
  */
 import { UserError } from '../errors';
 import { chooseColumns, type ColumnChoice } from './columns';
@@ -9,7 +10,8 @@ import { openRows } from './formats';
 import { buildId2label, labelLookalikes, labelName } from './labels';
 import { resolveSources, type Source } from './layout';
 import { formatFromName } from './sniff';
-import { dedupe, splitFromValue, stratifiedSplit, type SplitRow } from './split';
+import { splitFromValue, stratifiedSplit, type SplitRow } from './split';
+import { UniqueTexts } from './unique';
 import {
   SPLITS,
   type CleanOptions,
@@ -31,8 +33,8 @@ export async function loadDataset(path: string, options: DatasetOptions = {}): P
   const clean = { ...DEFAULT_CLEAN, ...options.clean };
   const sources = await resolveSources(path, options);
   const read = await readSources(sources, options, clean);
-  if (read.rows.length === 0) throw nothingLeft(path, read.rowsRead, read.dropped);
-  const split = makeSplits(read.rows, options, path);
+  if (read.unique.rows === 0) throw nothingLeft(path, read.rowsRead, read.dropped);
+  const split = makeSplits(read.unique, options, path);
   const id2label = options.labels ?? buildId2label(split.splits.train.map((r) => r.label));
   checkLabels(split.splits, id2label, options.labels !== undefined, path, read.choice.label);
   const splits = numberLabels(split.splits, id2label);
@@ -52,7 +54,7 @@ export async function loadDataset(path: string, options: DatasetOptions = {}): P
       userSplits: split.userSplits,
       splitRule: split.rule,
       clean,
-      warnings: [...read.warnings, ...labelLookalikes(id2label), ...manyLabelsWarning(id2label, read.rows.length)],
+      warnings: [...read.warnings, ...labelLookalikes(id2label), ...manyLabelsWarning(id2label, read.unique.rows)],
     },
   };
 }
@@ -63,7 +65,8 @@ export async function loadDataset(path: string, options: DatasetOptions = {}): P
 type Pending = SplitRow;
 
 interface ReadResult {
-  rows: Pending[];
+  /** The rows kept so far, one per distinct text (de-duplicated as they are read). */
+  unique: UniqueTexts<Pending>;
   files: DatasetFile[];
   columns: string[];
   choice: ColumnChoice;
@@ -73,7 +76,7 @@ interface ReadResult {
 }
 
 async function readSources(sources: Source[], options: DatasetOptions, clean: CleanOptions): Promise<ReadResult> {
-  const result: ReadResult = { rows: [], files: [], columns: [], choice: FOLDER_COLUMNS, rowsRead: 0, dropped: {}, warnings: [] };
+  const result: ReadResult = { unique: new UniqueTexts(), files: [], columns: [], choice: FOLDER_COLUMNS, rowsRead: 0, dropped: {}, warnings: [] };
   let fileChoice: ColumnChoice | undefined;
   for (const source of sources) {
     const rows = openRows(source, { header: options.header, warn: (w) => result.warnings.push(w) })[Symbol.asyncIterator]();
@@ -89,7 +92,7 @@ async function readSources(sources: Source[], options: DatasetOptions, clean: Cl
     const accept = (row: RawRow) => {
       const pending = readRow(row, source, choice, clean, result);
       counts.set(row.file, (counts.get(row.file) ?? 0) + 1);
-      if (pending) result.rows.push(pending);
+      if (pending) result.unique.add(pending);
     };
     try {
       for (const row of head) accept(row);
@@ -211,11 +214,11 @@ interface SplitResult {
   rule: string;
 }
 
-function makeSplits(rows: Pending[], options: DatasetOptions, path: string): SplitResult {
+function makeSplits(rows: UniqueTexts<Pending>, options: DatasetOptions, path: string): SplitResult {
   const fractions = splitFractions(options);
   const seed = options.seed ?? 42;
-  const present = new Set(rows.map((r) => r.split));
-  const { kept, report: duplicates } = dedupe(rows);
+  const present = rows.splits;
+  const { kept, report: duplicates } = rows.result();
   if (!present.has('validation') && !present.has('test')) {
     const rule = `${present.has('train') ? 'Only a train split' : 'No splits'} in the data: seeded stratified split ${percent(1 - fractions.validation - fractions.test)}/${percent(fractions.validation)}/${percent(fractions.test)} (seed ${seed}).`;
     return { splits: stratifiedSplit(kept, fractions, seed), duplicates, userSplits: false, rule };

@@ -4,6 +4,7 @@
  */
 import type { DuplicateReport, SplitName } from './types';
 import { Random } from '../random';
+import { UniqueTexts } from './unique';
 
 const SPLIT_WORDS: Record<string, SplitName> = {
   train: 'train',
@@ -38,57 +39,15 @@ export interface SplitRow {
   line: number;
 }
 
-/** When the same text is in several splits, the copy in the split latest here is kept. */
-const KEEP_ORDER: (SplitName | undefined)[] = [undefined, 'train', 'validation', 'test'];
-
 /**
  * Keeps one copy of each text. Across splits the test copy wins, then validation (so the user's
  * evaluation sets are never emptied to feed training). A text with different labels in the winning
- * split is dropped altogether.
+ * split is dropped altogether. (The loader does the same while it reads, with UniqueTexts.)
  */
 export function dedupe<T extends SplitRow>(rows: T[]): { kept: T[]; report: DuplicateReport } {
-  const report: DuplicateReport = { removed: 0, acrossSplits: 0, conflicts: 0, conflictRowsDropped: 0, conflictSamples: [] };
-  const drop = new Uint8Array(rows.length);
-  for (const group of duplicateGroups(rows)) {
-    const rank = (i: number) => KEEP_ORDER.indexOf(rows[i].split);
-    const best = Math.max(...group.map(rank));
-    const owners = group.filter((i) => rank(i) === best);
-    const ownerLabels = new Set(owners.map((i) => rows[i].label));
-    const keep = ownerLabels.size === 1 ? owners[0] : -1;
-    const conflict = new Set(group.map((i) => rows[i].label)).size > 1;
-    if (conflict) report.conflicts++;
-    if (conflict && report.conflictSamples.length < 5) report.conflictSamples.push(sample(rows, group));
-    for (const i of group) {
-      if (i === keep) continue;
-      drop[i] = 1;
-      if (conflict) report.conflictRowsDropped++;
-      else report.removed++;
-      if (keep !== -1 && rows[i].split !== rows[keep].split) report.acrossSplits++;
-    }
-  }
-  return { kept: rows.filter((_, i) => !drop[i]), report };
-}
-
-/** Indices of rows sharing a text, for every text seen more than once (in first-seen order). */
-function duplicateGroups(rows: SplitRow[]): number[][] {
-  const first = new Map<string, number>();
-  const groups = new Map<string, number[]>();
-  rows.forEach((row, i) => {
-    const seen = first.get(row.text);
-    if (seen === undefined) first.set(row.text, i);
-    else if (groups.has(row.text)) groups.get(row.text)!.push(i);
-    else groups.set(row.text, [seen, i]);
-  });
-  return [...groups.values()];
-}
-
-function sample(rows: SplitRow[], group: number[]): DuplicateReport['conflictSamples'][number] {
-  const text = rows[group[0]].text;
-  return {
-    text: text.length > 80 ? `${text.slice(0, 77)}…` : text,
-    labels: [...new Set(group.map((i) => rows[i].label))],
-    where: group.map((i) => `${rows[i].file}:${rows[i].line}`),
-  };
+  const unique = new UniqueTexts<T>();
+  for (const row of rows) unique.add(row);
+  return unique.result();
 }
 
 /**

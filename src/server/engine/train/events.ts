@@ -4,8 +4,13 @@
  */
 import type { ClassificationMetrics } from './metrics';
 
+/** What a run trains: the classifier (fine-tuning), or the masked-LM head and encoder (pre-training, adaptation). */
+export type TrainPhase = 'fine-tune' | 'mlm';
+
 export interface TrainStartEvent {
   event: 'start';
+  /** Left out: 'fine-tune'. */
+  phase?: TrainPhase;
   runId: string;
   modelRef: string;
   /** What computed, for people: e.g. "wasm + ONNX Runtime GEMM" or "tensorflow (@tensorflow/tfjs-node-gpu)". */
@@ -27,6 +32,8 @@ export interface TrainStartEvent {
 
 export interface TrainStepEvent {
   event: 'step';
+  /** Left out: 'fine-tune'. */
+  phase?: TrainPhase;
   step: number;
   totalSteps: number;
   /** Fractional epoch, e.g. 1.25. */
@@ -49,6 +56,21 @@ export interface TrainEvalEvent {
   isBest: boolean;
 }
 
+/** Masked-LM loss and accuracy (of the predicted tokens) on held-out text, with a fixed masking. */
+export interface MaskedLMMetrics {
+  loss: number;
+  accuracy: number;
+  /** Tokens predicted. */
+  tokens: number;
+}
+
+export interface MaskedLMEvalEvent {
+  event: 'mlm-eval';
+  step: number;
+  epoch: number;
+  metrics: MaskedLMMetrics;
+}
+
 export interface TrainCheckpointEvent {
   event: 'checkpoint';
   step: number;
@@ -56,6 +78,39 @@ export interface TrainCheckpointEvent {
 }
 
 export type TrainStatus = 'completed' | 'early-stopped' | 'cancelled';
+
+/** One thing to try when a model did not learn (see learning-check.ts); `message` is for the CLI and logs. */
+export interface LearningAdvice {
+  kind: 'train-longer' | 'pretrained-model' | 'adapt' | 'more-data';
+  message: string;
+  /** train-longer: the epochs to try. */
+  epochs?: number;
+  /** pretrained-model: a pre-trained model to start from. */
+  model?: string;
+  /** adapt: the masked-LM steps to try (`--adapt-steps`). */
+  adaptSteps?: number;
+}
+
+/**
+ * The small-data guard's finding: the kept model's validation accuracy is not clearly above the
+ * accuracy of always answering the validation split's most frequent class.
+ */
+export interface LearningCheck {
+  kind: 'no-learning';
+  /** The kept model's validation accuracy. */
+  best: number;
+  /** Always answering `baselineLabel`: its share of the validation split. */
+  baseline: number;
+  baselineLabel: string;
+  /** How far above the baseline counts as learning (see learningMargin). */
+  margin: number;
+  numTrain: number;
+  numValidation: number;
+  /** Set when the model answers this one class for every validation text. */
+  singleClass?: string;
+  message: string;
+  advice: LearningAdvice[];
+}
 
 /** How a run ended: reported in the last event and returned by `train`. */
 export interface TrainOutcome {
@@ -66,6 +121,10 @@ export interface TrainOutcome {
   bestStep?: number;
   best?: ClassificationMetrics;
   test?: ClassificationMetrics;
+  /** Pre-training and adaptation: the masked-LM metrics on held-out text at the end. */
+  maskedLM?: MaskedLMMetrics;
+  /** Fine-tuning: set when the model did not learn (validation accuracy at the majority-class baseline). */
+  learning?: LearningCheck;
   elapsedSec: number;
 }
 
@@ -73,4 +132,4 @@ export interface TrainDoneEvent extends TrainOutcome {
   event: 'done';
 }
 
-export type TrainEvent = TrainStartEvent | TrainStepEvent | TrainEvalEvent | TrainCheckpointEvent | TrainDoneEvent;
+export type TrainEvent = TrainStartEvent | TrainStepEvent | TrainEvalEvent | MaskedLMEvalEvent | TrainCheckpointEvent | TrainDoneEvent;

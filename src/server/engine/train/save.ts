@@ -14,6 +14,7 @@ import type { BertForSequenceClassification } from '../bert';
 import { bertParamsToCheckpoint } from '../checkpoint/bert-weights';
 import { writeSafetensors } from '../checkpoint/safetensors';
 import { bertConfigToJson } from '../model-config';
+import { MLM_HEAD, mlmHeadToCheckpoint } from '../mlm/head';
 import type { Tokenizer } from '../tokenizer';
 
 /** Tokenizer files copied from the base model when present. */
@@ -31,8 +32,11 @@ export interface ModelFolderContents {
 export async function saveModelFolder(dir: string, contents: ModelFolderContents): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const { model, tokenizer } = contents;
-  await writeSafetensors(join(dir, 'model.safetensors'), bertParamsToCheckpoint(model.params, model.config), { metadata: { format: 'pt' } });
-  writeFileAtomic(join(dir, 'config.json'), json(bertConfigToJson(model.config, contents.baseConfig)));
+  const maskedLM = model.params.has(`${MLM_HEAD}.bias`) && !model.params.has('classifier.weight');
+  const tensors = bertParamsToCheckpoint(model.params, model.config);
+  if (maskedLM) for (const [name, tensor] of mlmHeadToCheckpoint(model.params, model.config)) tensors.set(name, tensor);
+  await writeSafetensors(join(dir, 'model.safetensors'), tensors, { metadata: { format: 'pt' } });
+  writeFileAtomic(join(dir, 'config.json'), json(maskedLM ? maskedLMConfig(model.config, contents.baseConfig) : bertConfigToJson(model.config, contents.baseConfig)));
   const sourceDir = dirname(tokenizer.sourceFiles[0]);
   for (const name of TOKENIZER_FILES) {
     const from = join(sourceDir, name);
@@ -41,6 +45,13 @@ export async function saveModelFolder(dir: string, contents: ModelFolderContents
   for (const [name, content] of Object.entries(contents.extraFiles ?? {})) {
     writeFileAtomic(join(dir, name), typeof content === 'string' ? content : json(content));
   }
+}
+
+/** A BertForMaskedLM's config.json: a base model, with no classes of its own. */
+function maskedLMConfig(config: BertForSequenceClassification['config'], base?: Record<string, unknown>): Record<string, unknown> {
+  const { id2label, label2id, problem_type, ...rest } = bertConfigToJson(config, base);
+  void [id2label, label2id, problem_type];
+  return { ...rest, architectures: ['BertForMaskedLM'] };
 }
 
 export function json(value: unknown): string {

@@ -26,7 +26,8 @@ import {
   type EvalRecord,
   type TrainerState,
 } from './checkpoints';
-import type { TrainEvent, TrainOutcome, TrainStatus } from './events';
+import type { TrainEvent, TrainOutcome, TrainStatus, TrainStepEvent } from './events';
+import { checkLearning } from './learning-check';
 import { classificationMetrics, type ClassificationMetrics } from './metrics';
 import { AdamW } from './optimizer';
 import { batchTensors, trainStep } from './step';
@@ -227,19 +228,7 @@ async function trainLoop(run: TrainRun, context: LoopContext): Promise<TrainResu
       const stepOptions = { lr, maxGradNorm: settings.maxGradNorm, dropoutSeed: deriveSeed(settings.seed, 1, state.step), classWeights };
       const { loss, gradNorm } = parallel ? await parallel.step(batch, labels, stepOptions) : trainStep(model, optimizer, batch, labels, stepOptions);
       state.step += 1;
-      const elapsedSec = (Date.now() - started) / 1000;
-      const samplesPerSec = ((state.step - stepsAtStart) * settings.batchSize) / Math.max(elapsedSec, 1e-9);
-      const record = {
-        step: state.step,
-        totalSteps,
-        epoch: state.epoch + (state.batchInEpoch + 1) / batches.length,
-        loss,
-        learningRate: lr,
-        gradNorm,
-        samplesPerSec,
-        elapsedSec,
-        etaSec: ((totalSteps - state.step) * elapsedSec) / (state.step - stepsAtStart),
-      };
+      const record = stepRecord(state, { totalSteps, stepsPerEpoch: batches.length, stepsAtStart, batchSize: settings.batchSize, started, loss, learningRate: lr, gradNorm });
       state.history.steps.push(record);
       if (Date.now() - lastEventAt >= STEP_EVENT_INTERVAL_MS || state.step === totalSteps) {
         emit({ event: 'step', ...record });
@@ -251,7 +240,8 @@ async function trainLoop(run: TrainRun, context: LoopContext): Promise<TrainResu
         state.batchInEpoch += 1; // the checkpoint records this batch as done
         const stop = await evaluateAndCheckpoint();
         state.batchInEpoch -= 1;
-        if (stop) {
+        // Early stopping that falls on the last planned step stopped nothing: the run completed.
+        if (stop && state.step < totalSteps) {
           status = 'early-stopped';
           break training;
         }
@@ -266,7 +256,7 @@ async function trainLoop(run: TrainRun, context: LoopContext): Promise<TrainResu
   if (status === 'cancelled' && state.step > 0 && !checkpointAt(outDir, state.step)) {
     emit({ event: 'checkpoint', step: state.step, dir: await saveCheckpoint(outDir, saveContents, optimizer.state(), state) });
   }
-  return finish(run, state, status, started, parallel?.size ?? 1);
+  return finish(run, state, status, started, parallel?.size ?? 1, totalSteps, stepsPerEpoch);
 }
 
 /** Loss and metrics of the model (dropout off) on a labelled set. */
@@ -368,7 +358,7 @@ async function loadWeightsInto(model: BertForSequenceClassification, checkpointD
   }
 }
 
-async function finish(run: TrainRun, state: TrainerState, status: TrainStatus, started: number, workers: number): Promise<TrainResult> {
+async function finish(run: TrainRun, state: TrainerState, status: TrainStatus, started: number, workers: number, totalSteps: number, stepsPerEpoch: number): Promise<TrainResult> {
   const emit = run.onEvent ?? (() => {});
   const { data, settings } = run;
   const bestDir = state.bestStep !== undefined ? checkpointAt(run.outDir, state.bestStep) : undefined;
@@ -385,7 +375,17 @@ async function finish(run: TrainRun, state: TrainerState, status: TrainStatus, s
   }
 
   const elapsedSec = (Date.now() - started) / 1000;
-  const outcome: TrainOutcome = { status, modelDir: run.outDir, steps: state.step, bestStep: state.bestStep, best: bestEval?.metrics, test, elapsedSec };
+  const learning = checkLearning({
+    labels: data.labels,
+    validationLabels: data.validation.map((e) => e.label),
+    best: bestEval?.metrics,
+    numTrain: data.train.length,
+    epochs: totalSteps / stepsPerEpoch,
+    ...(settings.maxSteps !== undefined ? { maxSteps: settings.maxSteps } : {}),
+    modelRef: run.modelRef,
+    status,
+  });
+  const outcome: TrainOutcome = { status, modelDir: run.outDir, steps: state.step, bestStep: state.bestStep, best: bestEval?.metrics, test, ...(learning ? { learning } : {}), elapsedSec };
   await saveModelFolder(run.outDir, {
     model: run.model,
     tokenizer: run.tokenizer,
@@ -417,6 +417,7 @@ function modelCard(run: TrainRun, summary: TrainOutcome): string {
     `| validation (best) | ${pct(summary.best?.accuracy)} | ${pct(summary.best?.macroF1)} |`,
     `| test | ${pct(summary.test?.accuracy)} | ${pct(summary.test?.macroF1)} |`,
     '',
+    ...(summary.learning ? [`**Warning:** ${summary.learning.message}`, ''] : []),
     `Training: ${summary.steps} steps (${summary.status}), batch ${s.batchSize}, learning rate ${s.learningRate}, ` +
       `weight decay ${s.weightDecay}, warmup ${s.warmupRatio}, max length ${s.maxLength}, seed ${s.seed}, backend ${run.backend}.`,
     '',
@@ -459,4 +460,24 @@ function validate(run: TrainRun): void {
 
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** What a step event reports, from the run's counters after `state.step` was advanced. */
+export function stepRecord(
+  state: { step: number; epoch: number; batchInEpoch: number },
+  run: { totalSteps: number; stepsPerEpoch: number; stepsAtStart: number; batchSize: number; started: number; loss: number; learningRate: number; gradNorm: number },
+): Omit<TrainStepEvent, 'event' | 'phase'> {
+  const elapsedSec = (Date.now() - run.started) / 1000;
+  const stepsDone = state.step - run.stepsAtStart;
+  return {
+    step: state.step,
+    totalSteps: run.totalSteps,
+    epoch: state.epoch + (state.batchInEpoch + 1) / run.stepsPerEpoch,
+    loss: run.loss,
+    learningRate: run.learningRate,
+    gradNorm: run.gradNorm,
+    samplesPerSec: (stepsDone * run.batchSize) / Math.max(elapsedSec, 1e-9),
+    elapsedSec,
+    etaSec: ((run.totalSteps - state.step) * elapsedSec) / stepsDone,
+  };
 }
