@@ -9,6 +9,8 @@
 //   node bench/run.mjs --no-data  without the dataset benchmarks (data, inspect)
 //   node bench/inspect.mjs        the inspect row alone (--mb N for another size)
 //   node bench/run.mjs --no-sst2  without the time-to-accuracy run (needs ../shared/datasets/sst2)
+//   node bench/run.mjs --no-learning  without the accuracy table (random tiny-bert vs pre-trained
+//                                 builtin:review-bert vs review-bert adapted first; SST-2 and rt-polarity, 1 epoch)
 //
 // PyTorch is measured "at its best" on one thread (see ../shared/docs/ENGINE-NOTES.md) by
 // ../shared/bench/torch_bert_train.py; its column is left empty when that script or torch is missing.
@@ -25,6 +27,7 @@ const python = '/usr/bin/python3';
 const json = process.argv.includes('--json');
 const withData = !process.argv.includes('--no-data');
 const withSst2 = !process.argv.includes('--no-sst2');
+const withLearning = !process.argv.includes('--no-learning');
 
 const L4_H256 = { layers: 4, hidden: 256, heads: 4, intermediate: 1024 };
 const BERT_BASE = { layers: 12, hidden: 768, heads: 12, intermediate: 3072 };
@@ -37,6 +40,7 @@ const TINY_BERT = { layers: 2, hidden: 32, heads: 2, intermediate: 64 }; // test
  */
 const CASES = [
   { name: 'train L4/H256, 1 worker', mode: 'train', shape: L4_H256, batch: 16, seq: 128, steps: 5, workers: 1 },
+  { name: 'mlm L4/H256, 1 worker', mode: 'mlm', shape: L4_H256, batch: 16, seq: 128, steps: 5, workers: 1 },
   { name: 'train L4/H256, all workers', mode: 'train', shape: L4_H256, batch: 16, seq: 128, steps: 5, workers: 0 },
   { name: 'train bert-base, 1 worker', mode: 'train', shape: BERT_BASE, batch: 8, seq: 128, steps: 2, workers: 1 },
   { name: 'train bert-base, all workers', mode: 'train', shape: BERT_BASE, batch: 8, seq: 128, steps: 2, workers: 0 },
@@ -52,6 +56,19 @@ const CASES = [
  */
 const SST2 = join(root, '..', 'shared', 'datasets', 'sst2');
 const SST2_CASE = { name: 'time to accuracy: tiny-bert, SST-2, 1 epoch', mode: 'sst2', referenceSec: 103 };
+/**
+ * What pre-training buys (issue 11): `train`'s defaults, 1 epoch, on each dataset, from the
+ * random-weight tiny-bert, from the pre-trained builtin:review-bert, and from review-bert first
+ * adapted to the dataset's own text by masked-LM training (--adapt-steps).
+ */
+const ADAPT_STEPS = 1000;
+const LEARNING_CASES = ['sst2', 'rt-polarity'].flatMap((dataset) => [
+  { name: `accuracy: tiny-bert (random), ${dataset}, 1 epoch`, mode: 'learning', dataset, model: 'builtin:tiny-bert' },
+  { name: `accuracy: review-bert, ${dataset}, 1 epoch`, mode: 'learning', dataset, model: 'builtin:review-bert' },
+  { name: `accuracy: review-bert + ${ADAPT_STEPS} adapt steps, ${dataset}, 1 epoch`, mode: 'learning', dataset, model: 'builtin:review-bert', adaptSteps: ADAPT_STEPS },
+]);
+/** Integrated Gradients for one 64-token line, L4/H256 (the hover's attributions; issue 13 asks < 0.5 s). */
+const EXPLAIN_CASE = { name: 'explain: IG, one 64-token line, L4/H256', mode: 'explain' };
 const DATA_CASE = { name: 'data: read+clean+split+count tokens', mode: 'data' };
 const INSPECT_CASE = { name: 'inspect: 200 MB CSV, 67 k distinct texts', mode: 'inspect' };
 
@@ -103,6 +120,13 @@ function data() {
   };
 }
 
+/** bench/explain.ts through tsx: seconds per explanation, steps, completeness error. */
+function explain() {
+  const result = run(process.execPath, ['--import', 'tsx', join(root, 'bench', 'explain.ts')]);
+  if (result.error) return result;
+  return { seconds: result.seconds, steps: result.steps, completenessError: result.completeness_error, peakRssMB: result.peak_rss_mb, raw: result };
+}
+
 /** bench/inspect.mjs: the built CLI's `inspect` on SST-2's train.csv repeated to 200 MB, its peak RSS and MB/s. */
 function inspect() {
   const result = run(process.execPath, [join(root, 'bench', 'inspect.mjs')]);
@@ -121,6 +145,23 @@ function sst2() {
     if (result.error) return result;
     const totalSec = (Date.now() - started) / 1000;
     return { totalSec: +totalSec.toFixed(1), accuracy: result.best?.accuracy, trainSec: result.elapsedSec, steps: result.steps };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+/** `train --epochs 1` with the defaults otherwise: best validation and test accuracy, wall seconds. */
+function learning(c) {
+  const data = join(root, '..', 'shared', 'datasets', c.dataset);
+  if (!existsSync(data)) return { error: `${data} is missing` };
+  const out = mkdtempSync(join(tmpdir(), 'bench-learning-'));
+  const started = Date.now();
+  try {
+    const args = [cli, 'train', '--data', data, '--model', c.model, '--out', join(out, 'model'), '--epochs', '1', '--json'];
+    if (c.adaptSteps) args.push('--adapt-steps', String(c.adaptSteps));
+    const result = run(process.execPath, args);
+    if (result.error) return result;
+    return { validation: result.best?.accuracy, test: result.test?.accuracy, totalSec: +((Date.now() - started) / 1000).toFixed(1) };
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
@@ -157,6 +198,13 @@ function table(rows) {
         `HF ${c.referenceSec} s`,
         o.error ? '' : `${(c.referenceSec / o.totalSec).toFixed(2)}× faster`,
       ];
+    }
+    if (c.mode === 'explain') {
+      return [c.name, '1×64', o.error ? 'failed' : `${o.seconds} s/line`, o.error ? '' : `${o.steps} steps, completeness error ${o.completenessError}`, '', o.error ? '' : `${o.peakRssMB} MB`, '', '', ''];
+    }
+    if (c.mode === 'learning') {
+      const pct = (x) => (x === undefined ? '-' : `${(100 * x).toFixed(1)}%`);
+      return [c.name, '32×≤128', o.error ? 'failed' : `val ${pct(o.validation)} test ${pct(o.test)}`, o.error ? '' : `${o.totalSec} s total`, '', '', '', '', ''];
     }
     if (c.mode === 'inspect' || c.mode === 'data') {
       const size = c.mode === 'inspect' ? `${o.rows} rows, ${o.kept} kept` : `${o.rows} rows, ${o.fileMB} MB`;
@@ -212,6 +260,18 @@ function main() {
     const row = { c: SST2_CASE, ours: sst2(), torch: undefined };
     rows.push(row);
     if (json) console.log(JSON.stringify({ case: SST2_CASE.name, ours: row.ours, reference: { huggingFaceSec: SST2_CASE.referenceSec } }));
+  }
+  {
+    if (!json) console.error(`running ${EXPLAIN_CASE.name} …`);
+    const row = { c: EXPLAIN_CASE, ours: explain(), torch: undefined };
+    rows.push(row);
+    if (json) console.log(JSON.stringify({ case: EXPLAIN_CASE.name, ours: row.ours.raw ?? row.ours }));
+  }
+  for (const c of withLearning ? LEARNING_CASES : []) {
+    if (!json) console.error(`running ${c.name} …`);
+    const row = { c, ours: learning(c), torch: undefined };
+    rows.push(row);
+    if (json) console.log(JSON.stringify({ case: c.name, ours: row.ours }));
   }
   if (withData) {
     if (!json) console.error(`running ${DATA_CASE.name} …`);

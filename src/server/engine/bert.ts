@@ -138,11 +138,30 @@ export class BertForSequenceClassification {
     return layerOutputs[layerOutputs.length - 1];
   }
 
-  private encoder(inputs: BertInputs, dropout: Dropout): { embeddingOutput: tf.Tensor3D; layerOutputs: tf.Tensor3D[] } {
+  /**
+   * Class logits with the word embeddings (B, T, H) given instead of looked up from `inputIds`
+   * (positions, token types and the attention mask still come from `inputs`), without dropout: the
+   * function that Integrated Gradients differentiates with respect to its input.
+   */
+  logitsFromWordEmbeddings(wordEmbeddings: tf.Tensor3D, inputs: BertInputs): tf.Tensor2D {
+    const noDropout = dropoutFn({ training: false });
+    const embeddingOutput = this.embeddingsFrom(wordEmbeddings, inputs, noDropout);
+    const { layerOutputs } = this.encoder(inputs, noDropout, embeddingOutput);
+    return this.dense(this.pooler(layerOutputs[layerOutputs.length - 1]), 'classifier') as tf.Tensor2D;
+  }
+
+  /** The rows of the word-embedding table for `inputIds`: (B, T, H). */
+  wordEmbeddings(inputIds: tf.Tensor2D): tf.Tensor3D {
+    const [B, T] = inputIds.shape;
+    const words = embeddingLookup(this.p('bert.embeddings.word_embeddings.weight'), inputIds.reshape([-1]));
+    return words.reshape([B, T, this.config.hiddenSize]);
+  }
+
+  private encoder(inputs: BertInputs, dropout: Dropout, given?: tf.Tensor3D): { embeddingOutput: tf.Tensor3D; layerOutputs: tf.Tensor3D[] } {
     // Where the host kernels run (wasm, cpu), LayerNorm, GELU, the attention softmax and dropout
     // are one pass each (ops/bert-kernels.ts: WebAssembly SIMD on wasm); elsewhere, stock TF.js ops.
     const host = hostKernels();
-    const embeddingOutput = host ? this.embeddingsOnHost(inputs, dropout) : this.embeddings(inputs, dropout);
+    const embeddingOutput = given ?? (host ? this.embeddingsOnHost(inputs, dropout) : this.embeddings(inputs, dropout));
     const keyMask: KeyMask = host ? { valid: keyValidity(inputs.attentionMask) } : { add: attentionMaskAdd(inputs.attentionMask) };
     const layerOutputs: tf.Tensor3D[] = [];
     let hidden = embeddingOutput;
@@ -159,13 +178,17 @@ export class BertForSequenceClassification {
   }
 
   private embeddings(inputs: BertInputs, dropout: Dropout): tf.Tensor3D {
+    return this.embeddingsFrom(this.wordEmbeddings(inputs.inputIds), inputs, dropout);
+  }
+
+  /** Word embeddings (B, T, H) plus token-type and position embeddings, LayerNorm, dropout. */
+  private embeddingsFrom(words: tf.Tensor3D, inputs: BertInputs, dropout: Dropout): tf.Tensor3D {
     const [B, T] = inputs.inputIds.shape;
     const H = this.config.hiddenSize;
     const positionIds = tf.range(0, T, 1, 'int32');
-    const words = embeddingLookup(this.p('bert.embeddings.word_embeddings.weight'), inputs.inputIds.reshape([-1])); // (B·T, H)
     const tokenTypes = embeddingLookup(this.p('bert.embeddings.token_type_embeddings.weight'), inputs.tokenTypeIds.reshape([-1]));
     const positions = embeddingLookup(this.p('bert.embeddings.position_embeddings.weight'), positionIds); // (T, H)
-    const summed = tf.add(tf.add(words, tokenTypes).reshape([B, T, H]), positions); // (B, T, H)
+    const summed = tf.add(tf.add(words, tokenTypes.reshape([B, T, H])), positions); // (B, T, H)
     return dropout(this.layerNorm(summed, 'bert.embeddings.LayerNorm'), this.config.hiddenDropoutProb) as tf.Tensor3D;
   }
 

@@ -7,7 +7,10 @@ import { initBackend, type BackendChoice } from './backend';
 import { BertForSequenceClassification } from './bert';
 import { bertParamsFromCheckpoint } from './checkpoint/bert-weights';
 import { readWeightsFolder } from './checkpoint/weights-file';
-import type { ClassifierInfo, PredictOptions, Prediction } from './classifier-api';
+import type { ClassifierInfo, ExplainOptions, Explanation, PredictOptions, Prediction } from './classifier-api';
+import { integratedGradients } from './explain/integrated-gradients';
+import { CALIBRATION_FILE, softmaxWithTemperature, type Calibration } from './train/calibration';
+import { mergeWordPieces } from './explain/words';
 import { resolveModelRef, type HubOptions } from './hub';
 import { readBertConfig } from './model-config';
 import { Tokenizer, type EncodedBatch, type Encoding } from './tokenizer';
@@ -15,11 +18,12 @@ import { evaluationBatches } from './train/batches';
 import type { ClassificationMetrics } from './train/metrics';
 import { batchTensors, evaluate, type LabelledText } from './train/trainer';
 import { cleanText, type CleanOptions } from './data';
+import { UserError } from './errors';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseJsonFile } from './model-config';
 
-export type { ClassifierInfo, PredictOptions, Prediction } from './classifier-api';
+export type { ClassifierInfo, ExplainOptions, Explanation, PredictOptions, Prediction } from './classifier-api';
 
 export interface LoadOptions extends HubOptions {
   backend?: BackendChoice;
@@ -36,6 +40,8 @@ export interface LoadedModel {
   weightsFile: string;
   /** How the texts were prepared in training, so that prediction prepares them the same way. */
   preprocessing?: Preprocessing;
+  /** calibration.json of a model fine-tuned here: the temperature (and threshold) predictions use. */
+  calibration?: Calibration;
   warnings: string[];
 }
 
@@ -48,6 +54,19 @@ export interface Preprocessing {
 function readPreprocessing(modelDir: string): Preprocessing | undefined {
   const file = join(modelDir, 'preprocessing.json');
   return existsSync(file) ? (parseJsonFile(file) as unknown as Preprocessing) : undefined;
+}
+
+/** calibration.json, when it is there and sound; a damaged one is ignored with a warning. */
+function readCalibration(modelDir: string, warnings: string[]): Calibration | undefined {
+  const file = join(modelDir, CALIBRATION_FILE);
+  if (!existsSync(file)) return undefined;
+  const calibration = parseJsonFile(file) as unknown as Calibration;
+  const { temperature, threshold } = calibration;
+  const sound = typeof temperature === 'number' && temperature > 0 && Number.isFinite(temperature) &&
+    (threshold === undefined || (typeof threshold === 'number' && threshold > 0 && threshold < 1));
+  if (sound) return calibration;
+  warnings.push(`${file} holds no usable temperature or threshold; predictions use the raw probabilities.`);
+  return undefined;
 }
 
 /**
@@ -69,6 +88,7 @@ export async function loadModelFolder(modelDir: string, options: { seed?: number
     rawConfig: raw,
     weightsFile: weights.file,
     preprocessing: readPreprocessing(modelDir),
+    calibration: options.labels ? undefined : readCalibration(modelDir, warnings),
     warnings,
   };
 }
@@ -124,6 +144,37 @@ export class Classifier {
     return evaluate(this.loaded.model, this.loaded.tokenizer, encodings, examples, this.info.labels);
   }
 
+  /**
+   * The words that pushed the text toward its predicted class (or `options.label`) and away from
+   * it, by Integrated Gradients on the word embeddings. Costs about `steps` forward and backward
+   * passes of the text: computed on demand, cancellable through `options.signal`.
+   */
+  async explain(text: string, options: ExplainOptions = {}): Promise<Explanation> {
+    const { tokenizer } = this.loaded;
+    const [encoding] = this.encode([text], options.maxLength);
+    const [prediction] = await this.predict([text], { maxLength: options.maxLength });
+    const label = options.label ?? prediction.label;
+    const target = this.info.labels.indexOf(label);
+    if (target < 0) throw new UserError({ kind: 'bad-argument', message: `The model has no class "${label}".`, fix: `Name one of ${this.info.labels.join(', ')}.` });
+    const attributions = await integratedGradients(this.loaded.model, encoding, tokenizer.padId, [tokenizer.clsId, tokenizer.sepId], {
+      target,
+      steps: options.steps,
+      signal: options.signal,
+    });
+    const seen = this.prepare(text);
+    const pieces = tokenizer.tokenize(seen).slice(0, encoding.inputIds.length - 2);
+    return {
+      text: seen,
+      label,
+      probability: prediction.probs[label],
+      words: mergeWordPieces(pieces, attributions.scores.slice(1, 1 + pieces.length), seen),
+      scoreDifference: attributions.scoreDifference,
+      completenessError: attributions.completenessError,
+      steps: attributions.steps,
+      tokens: encoding.inputIds.length,
+    };
+  }
+
   dispose(): void {
     for (const p of this.loaded.model.params.values()) p.dispose();
   }
@@ -132,8 +183,13 @@ export class Classifier {
   private encode(texts: string[], maxLength?: number): Encoding[] {
     const { preprocessing, tokenizer } = this.loaded;
     const length = Math.min(maxLength ?? preprocessing?.maxLength ?? this.maxLength, this.maxLength);
-    const prepare = (text: string) => (preprocessing ? cleanText(text, preprocessing.clean) : text);
-    return texts.map((text) => tokenizer.encode(prepare(text), undefined, length));
+    return texts.map((text) => tokenizer.encode(this.prepare(text), undefined, length));
+  }
+
+  /** The model's own cleaning of a text, as in training. */
+  private prepare(text: string): string {
+    const { preprocessing } = this.loaded;
+    return preprocessing ? cleanText(text, preprocessing.clean) : text;
   }
 
   private async logits(batch: EncodedBatch): Promise<number[][]> {
@@ -147,8 +203,10 @@ export class Classifier {
 
   private describe(text: string, logits: number[]): Prediction {
     const labels = this.info.labels;
-    const probs = softmax(logits);
-    const best = probs.indexOf(Math.max(...probs));
+    const calibration = this.loaded.calibration;
+    const probs = softmaxWithTemperature(logits, calibration?.temperature ?? 1);
+    const threshold = labels.length === 2 ? calibration?.threshold : undefined;
+    const best = threshold !== undefined ? (probs[1] >= threshold ? 1 : 0) : probs.indexOf(Math.max(...probs));
     return { text, label: labels[best], probs: Object.fromEntries(labels.map((l, i) => [l, probs[i]])), logits };
   }
 }
@@ -157,9 +215,3 @@ export function loadClassifier(modelRef: string, options: LoadOptions = {}): Pro
   return Classifier.load(modelRef, options);
 }
 
-function softmax(logits: number[]): number[] {
-  const max = Math.max(...logits);
-  const exps = logits.map((x) => Math.exp(x - max));
-  const sum = exps.reduce((a, b) => a + b, 0);
-  return exps.map((e) => e / sum);
-}

@@ -27,6 +27,9 @@ export interface EncodedBatch {
   tokenTypeIds: Int32Array;
 }
 
+/** The files of a model folder that make up its tokenizer. */
+export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'vocab.txt', 'special_tokens_map.json'];
+
 const SPECIAL_TOKENS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'];
 
 export class Tokenizer {
@@ -36,8 +39,13 @@ export class Tokenizer {
 
   private constructor(
     private readonly wordPiece: BertTokenizer,
-    /** The files it was built from, to be copied next to a fine-tuned model. */
+    /** The files it was built from. */
     readonly sourceFiles: string[],
+    /**
+     * The tokenizer files of its folder (tokenizer.json, vocab.txt, …) by name, read when it was
+     * loaded: what a saved model gets, even when the folder has gone since (a pruned checkpoint).
+     */
+    readonly files: ReadonlyMap<string, Buffer>,
     /** The tokenizer's own length limit (tokenizer_config.json `model_max_length`), if it names one. */
     readonly modelMaxLength: number | undefined,
   ) {
@@ -71,7 +79,8 @@ export class Tokenizer {
     const sourceFiles = [source, ...(existsSync(configFile) ? [configFile] : [])];
     const maxLength = tokenizerConfig.model_max_length;
     const modelMaxLength = typeof maxLength === 'number' && maxLength < 1e9 ? maxLength : undefined;
-    return new Tokenizer(new BertTokenizer(tokenizerJson, tokenizerConfig), sourceFiles, modelMaxLength);
+    const files = new Map(TOKENIZER_FILES.filter((name) => existsSync(join(modelDir, name))).map((name) => [name, readFileSync(join(modelDir, name))]));
+    return new Tokenizer(new BertTokenizer(tokenizerJson, tokenizerConfig), sourceFiles, files, modelMaxLength);
   }
 
   /** The word pieces of a text, without special tokens. */

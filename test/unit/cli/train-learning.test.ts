@@ -30,7 +30,7 @@ test('a model that did not learn: a warning paragraph on stderr naming the figur
   assert.match(warning[0], /^warning: Validation accuracy \d+\.\d% is no better than always answering '(negative|positive)' \(\d+\.\d%\): the model did not learn from 200 training examples\./);
   assert.equal(warning[1], 'What may help:');
   assert.match(warning[2], /^  - Train longer: --epochs 10 without --max-steps/);
-  assert.match(warning[3], /^  - Start from a pre-trained model .*--model google\/bert_uncased_L-4_H-256_A-4/);
+  assert.match(warning[3], /^  - Start from a pre-trained model .*--model builtin:review-bert \(built in, no download\)/);
   assert.match(warning[4], /^  - Adapt the model to the dataset's text first: --adapt-steps 1000/);
   assert.match(warning[5], /^  - Label more examples: 200 training examples/);
 });

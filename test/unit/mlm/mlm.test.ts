@@ -210,5 +210,10 @@ test('pretrain: the masked-LM loss falls on real text, the output is a BertForMa
   const a = (await readSafetensors(join(whole.modelDir, 'model.safetensors'))).tensors;
   const b = (await readSafetensors(join(resumed.modelDir, 'model.safetensors'))).tensors;
   for (const [name, t] of a) assert.deepEqual(b.get(name)!.data, t.data, `${name} equals the uninterrupted run's`);
+  // The resumed run read its tokenizer from a checkpoint that was pruned since: its model keeps the files all the same.
+  for (const name of ['tokenizer.json', 'tokenizer_config.json', 'config.json']) {
+    assert.ok(existsSync(join(resumed.modelDir, name)), `${name} in the resumed run's model`);
+  }
+  assert.equal(readFileSync(join(resumed.modelDir, 'tokenizer.json'), 'utf8'), readFileSync(join(whole.modelDir, 'tokenizer.json'), 'utf8'));
   tf.dispose([...reloaded.model.params.values(), ...base.model.params.values()]);
 });

@@ -44,7 +44,7 @@ test('a model answering one class for everything is at the baseline, and the fin
   assert.deepEqual(check.advice.map((a) => a.kind), ['train-longer', 'pretrained-model', 'adapt', 'more-data']);
   assert.equal(check.advice[0].message, 'Train longer: --epochs 10 (this run: 3 epochs).');
   assert.equal(check.advice[0].epochs, 10);
-  assert.match(check.advice[1].message, /builtin:tiny-bert has random weights.*--model google\/bert_uncased_L-4_H-256_A-4/);
+  assert.match(check.advice[1].message, /builtin:tiny-bert has random weights\): --model builtin:review-bert \(built in, no download\), google\/bert_uncased_L-4_H-256_A-4/);
   assert.match(check.advice[2].message, /--adapt-steps 1000/);
   assert.match(check.advice[3].message, /40 training examples \(about 20 per class\)/);
   const paragraph = formatLearningCheck(check);
@@ -102,4 +102,14 @@ test('the advice follows the run: its epochs, its model, early stopping', () => 
   assert.doesNotMatch(check.advice[1].message, /random weights/);
   const capped = checkLearning(input(['a', 'b'], [25, 25], () => 0, { epochs: 3 / 13, maxSteps: 3 }));
   assert.equal(capped!.advice[0].message, 'Train longer: --epochs 10 without --max-steps (this run: 3 steps, 0.23 epochs).');
+});
+
+test('from the built-in pre-trained model, the advice is a bigger pre-trained one, not itself', () => {
+  const check = checkLearning(input(['negative', 'positive'], [25, 25], () => 1, { modelRef: 'builtin:review-bert' }));
+  assert.ok(check);
+  const pretrained = check.advice.find((a) => a.kind === 'pretrained-model');
+  assert.ok(pretrained && pretrained.kind === 'pretrained-model');
+  assert.equal(pretrained.model, 'google/bert_uncased_L-4_H-256_A-4');
+  assert.match(pretrained.message, /^Start from a bigger pre-trained model: --model google\/bert_uncased_L-4_H-256_A-4/);
+  assert.doesNotMatch(pretrained.message, /review-bert/);
 });

@@ -125,6 +125,8 @@ export interface TrainOutcome {
   maskedLM?: MaskedLMMetrics;
   /** Fine-tuning: set when the model did not learn (validation accuracy at the majority-class baseline). */
   learning?: LearningCheck;
+  /** Fine-tuning: temperature scaling fitted on validation (the full report is the model's calibration.json). */
+  calibration?: { temperature: number; eceBefore: number; eceAfter: number };
   elapsedSec: number;
 }
 

@@ -28,6 +28,8 @@ export interface LearningCheckInput {
 
 /** A compact pre-trained BERT (Turc et al., 11M parameters) that learns from little data. */
 export const SUGGESTED_PRETRAINED_MODEL = 'google/bert_uncased_L-4_H-256_A-4';
+/** The pre-trained model that ships with the extension (models/review-bert). */
+export const BUILTIN_PRETRAINED_MODEL = 'builtin:review-bert';
 const SUGGESTED_ADAPT_STEPS = 1000;
 
 /** How far above the baseline share `p` an accuracy on `n` examples must be to count as learning. */
@@ -88,8 +90,10 @@ function adviceFor({ numTrain, epochs, maxSteps, modelRef, status, labels }: Lea
     },
     {
       kind: 'pretrained-model',
-      model: SUGGESTED_PRETRAINED_MODEL,
-      message: `Start from a pre-trained model${randomWeights}: --model ${SUGGESTED_PRETRAINED_MODEL} (a compact BERT from the Hugging Face Hub) or bert-base-uncased.`,
+      model: modelRef === BUILTIN_PRETRAINED_MODEL ? SUGGESTED_PRETRAINED_MODEL : BUILTIN_PRETRAINED_MODEL,
+      message: modelRef === BUILTIN_PRETRAINED_MODEL
+        ? `Start from a bigger pre-trained model: --model ${SUGGESTED_PRETRAINED_MODEL} (a compact BERT from the Hugging Face Hub) or bert-base-uncased.`
+        : `Start from a pre-trained model${randomWeights}: --model ${BUILTIN_PRETRAINED_MODEL} (built in, no download), ${SUGGESTED_PRETRAINED_MODEL} (a compact BERT from the Hugging Face Hub) or bert-base-uncased.`,
     },
     {
       kind: 'adapt',

@@ -7,7 +7,7 @@
  * Every file is written to a temporary name in the same folder and renamed into place, so a crash
  * or a full disk never leaves a half-written file under a real name.
  */
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { BertForSequenceClassification } from '../bert';
@@ -18,7 +18,6 @@ import { MLM_HEAD, mlmHeadToCheckpoint } from '../mlm/head';
 import type { Tokenizer } from '../tokenizer';
 
 /** Tokenizer files copied from the base model when present. */
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'vocab.txt', 'special_tokens_map.json'];
 
 export interface ModelFolderContents {
   model: BertForSequenceClassification;
@@ -37,11 +36,7 @@ export async function saveModelFolder(dir: string, contents: ModelFolderContents
   if (maskedLM) for (const [name, tensor] of mlmHeadToCheckpoint(model.params, model.config)) tensors.set(name, tensor);
   await writeSafetensors(join(dir, 'model.safetensors'), tensors, { metadata: { format: 'pt' } });
   writeFileAtomic(join(dir, 'config.json'), json(maskedLM ? maskedLMConfig(model.config, contents.baseConfig) : bertConfigToJson(model.config, contents.baseConfig)));
-  const sourceDir = dirname(tokenizer.sourceFiles[0]);
-  for (const name of TOKENIZER_FILES) {
-    const from = join(sourceDir, name);
-    if (existsSync(from) && from !== join(dir, name)) copyFileAtomic(from, join(dir, name));
-  }
+  for (const [name, content] of tokenizer.files) writeFileAtomic(join(dir, name), content);
   for (const [name, content] of Object.entries(contents.extraFiles ?? {})) {
     writeFileAtomic(join(dir, name), typeof content === 'string' ? content : json(content));
   }
@@ -63,16 +58,6 @@ export function writeFileAtomic(file: string, content: string | Uint8Array): voi
   try {
     writeFileSync(temp, content, { flush: true });
     renameSync(temp, file);
-  } finally {
-    rmSync(temp, { force: true });
-  }
-}
-
-function copyFileAtomic(from: string, to: string): void {
-  const temp = tempName(to);
-  try {
-    copyFileSync(from, temp);
-    renameSync(temp, to);
   } finally {
     rmSync(temp, { force: true });
   }

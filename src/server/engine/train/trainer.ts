@@ -34,6 +34,7 @@ import { batchTensors, trainStep } from './step';
 import { chooseWorkerCount, DataParallelTrainer } from './parallel/workers';
 import { deriveSeed } from '../random';
 import { saveModelFolder } from './save';
+import { CALIBRATION_FILE, calibrate, type Calibration } from './calibration';
 import { linearWarmupDecay, warmupStepsFor } from './schedule';
 import { freezeParameters, type FreezeSpec } from './freeze';
 
@@ -282,6 +283,23 @@ export function evaluate(
   return classificationMetrics(predicted, examples.map((e) => e.label), labels, lossSum / Math.max(examples.length, 1));
 }
 
+/** The class logits of each encoding, in order (evaluation mode). */
+export function logitsOf(model: BertForSequenceClassification, tokenizer: Tokenizer, encodings: Encoding[]): number[][] {
+  const out = new Array<number[]>(encodings.length);
+  for (const rows of evaluationBatches(encodings.map((e) => e.inputIds.length), EVAL_BATCH_SIZE)) {
+    const batch = tokenizer.pad(rows.map((i) => encodings[i]));
+    const logits = tf.tidy(() => model.forward(batchTensors(batch), { training: false }).logits.arraySync()) as number[][];
+    rows.forEach((row, k) => (out[row] = logits[k]));
+  }
+  return out;
+}
+
+/** Temperature scaling fitted on the validation split, for the kept (best) weights. */
+function calibrateOnValidation(run: TrainRun): Calibration {
+  const encodings = run.data.validation.map((e) => run.tokenizer.encode(e.text, undefined, run.settings.maxLength));
+  return calibrate(logitsOf(run.model, run.tokenizer, encodings), run.data.validation.map((e) => e.label));
+}
+
 function scoreOf(metrics: ClassificationMetrics, metric: TrainSettings['metricForBest']): number {
   return metric === 'loss' ? -(metrics.loss ?? Infinity) : metrics[metric];
 }
@@ -385,7 +403,18 @@ async function finish(run: TrainRun, state: TrainerState, status: TrainStatus, s
     modelRef: run.modelRef,
     status,
   });
-  const outcome: TrainOutcome = { status, modelDir: run.outDir, steps: state.step, bestStep: state.bestStep, best: bestEval?.metrics, test, ...(learning ? { learning } : {}), elapsedSec };
+  const calibration = status === 'cancelled' || data.validation.length === 0 ? undefined : calibrateOnValidation(run);
+  const outcome: TrainOutcome = {
+    status,
+    modelDir: run.outDir,
+    steps: state.step,
+    bestStep: state.bestStep,
+    best: bestEval?.metrics,
+    test,
+    ...(learning ? { learning } : {}),
+    ...(calibration ? { calibration: { temperature: calibration.temperature, eceBefore: calibration.before.ece, eceAfter: calibration.after.ece } } : {}),
+    elapsedSec,
+  };
   await saveModelFolder(run.outDir, {
     model: run.model,
     tokenizer: run.tokenizer,
@@ -394,6 +423,7 @@ async function finish(run: TrainRun, state: TrainerState, status: TrainStatus, s
       'training_args.json': { baseModel: run.modelRef, backend: run.backend, workers, labels: data.labels, ...settings },
       'metrics.json': { ...outcome, history: state.history },
       'README.md': modelCard(run, outcome),
+      ...(calibration ? { [CALIBRATION_FILE]: calibration } : {}),
       ...run.extraFiles,
     },
   });
