@@ -19,6 +19,9 @@ node dist/cli.js pretrain "${DATA[@]}" "${COMMON[@]}" --model "$STAGE/stage1" \
 # The fine-tuning learning rate measured best for it (1e-3 on rt-polarity, 1 epoch), which fineTune reads.
 node -e 'const f=process.argv[1]; const fs=require("fs"); const c=JSON.parse(fs.readFileSync(f)); c.recommended_learning_rate=1e-3; fs.writeFileSync(f, JSON.stringify(c, null, 2) + "\n")' "$STAGE/stage2/config.json"
 mkdir -p "$OUT"
-for f in config.json model.safetensors tokenizer.json tokenizer_config.json vocab.txt pretraining_args.json; do cp "$STAGE/stage2/$f" "$OUT/"; done
+for f in config.json model.safetensors tokenizer.json tokenizer_config.json vocab.txt; do cp "$STAGE/stage2/$f" "$OUT/"; done
+# Both stages' settings, and the final held-out masked-LM metrics.
+node -e 'const fs=require("fs"); const [a,b,m,out]=process.argv.slice(1); const r=(f)=>JSON.parse(fs.readFileSync(f)); fs.writeFileSync(out, JSON.stringify({stages:[r(a),r(b)],maskedLM:r(m).maskedLM}, null, 2) + "\n")' \
+  "$STAGE/stage1/pretraining_args.json" "$STAGE/stage2/pretraining_args.json" "$STAGE/stage2/metrics.json" "$OUT/pretraining_args.json"
 rm -rf "$STAGE"
 echo "rebuilt $OUT"

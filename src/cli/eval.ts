@@ -1,11 +1,15 @@
 /** `eval`: a model's accuracy, macro F1, per-class scores and confusion matrix on a labelled dataset. */
-import { loadClassifier } from '../server/engine/classifier';
-import { loadDataset, type SplitName } from '../server/engine/data';
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { loadClassifier, type Classifier, type Preprocessing } from '../server/engine/classifier';
+import { confusionRows, possibleLabelErrors, reviewedRowsCsv, type ReviewedRow, type RowToReview } from '../server/engine/explain/misclassified';
+import { reliability, saveThreshold, thresholdCurve, thresholdMetrics, type Reliability } from '../server/engine/train/calibration';
+import { loadDataset, type DatasetOptions, type SplitName } from '../server/engine/data';
 import { UserError } from '../server/engine/errors';
 import type { ClassificationMetrics } from '../server/engine/train/metrics';
-import type { CliCommand } from './command';
+import type { CliCommand, CliValues } from './command';
 import { datasetOptions, inspectCommand } from './inspect';
-import { MODEL_LOADING_OPTIONS, intOption, modelLoading, requiredString, stringOption } from './options';
+import { MODEL_LOADING_OPTIONS, intOption, modelLoading, numberOption, requiredString, stringOption } from './options';
 
 const SPLIT_CHOICES = ['test', 'validation', 'train', 'all'] as const;
 
@@ -13,16 +17,31 @@ export const evalCommand: CliCommand = {
   name: 'eval',
   summary: 'measure a model on a labelled dataset (file or folder)',
   usage: `Usage: bert-workbench eval --model <dir|hub id> --data <file|folder> [--split test|validation|train|all]
+       [--errors [--csv FILE]] [--calibration] [--threshold P [--save-threshold]]
        [--max-length N] [--backend B] [--offline] [--cache-dir DIR] [dataset options as for inspect] [--json]
 
   --split S        which split of data that has splits (default: test, else validation); data without
                    splits is evaluated whole
   --max-length N   tokens per text (default: what the model was trained with)
+  --errors         also list the misclassified rows of each confusion-matrix cell (file:line, text, true and
+                   predicted class, confidence; most confident first) and the possible label errors (rows
+                   whose label the model confidently contradicts, after Northcutt et al. 2021)
+  --csv FILE       with --errors: write the possible label errors as CSV to FILE
+  --calibration    the reliability diagram (10 bins) and expected calibration error, with the model's
+                   temperature (calibration.json, fitted on validation when it was trained) and without
+  --threshold P    two classes: precision and recall of the second class when it is predicted at
+                   probability ≥ P (and the curve from 0.05 to 0.95)
+  --save-threshold with --threshold: keep P in the model's calibration.json; predict and the editor use it
   --json           {"accuracy","macroF1","perClass":{label:{precision,recall,f1,support}},"confusion":[[…]],"n","loss"}`,
   options: {
     ...inspectCommand.options,
     model: { type: 'string' },
     split: { type: 'string' },
+    errors: { type: 'boolean' },
+    csv: { type: 'string' },
+    calibration: { type: 'boolean' },
+    threshold: { type: 'string' },
+    'save-threshold': { type: 'boolean' },
     ...MODEL_LOADING_OPTIONS,
   },
   async run(values, _positionals, out) {
@@ -40,18 +59,32 @@ export const evalCommand: CliCommand = {
         ...datasetOptions(values),
         ...(preprocessing ? { clean: preprocessing.clean } : {}),
         labels: classifier.info.labels,
-        validationSplit: 0,
-        testSplit: 0,
+        ...sameSplitAsTraining(preprocessing, requiredString(values, 'data')),
       });
       const chosen = chooseSplit(dataset.splits, split as (typeof SPLIT_CHOICES)[number] | undefined);
       const examples = chosen.flatMap((s) => dataset.splits[s]);
       const metrics = classifier.evaluate(examples, { maxLength });
-      out.result({ ...metrics, split: chosen.join('+') }, formatMetrics(metrics, classifier.info.labels, chosen.join('+')));
+      const labels = classifier.info.labels;
+      const extra = await analyses(values, classifier, chosen.flatMap((s) => dataset.splits[s].map((e) => ({ ...e, split: s }))), maxLength);
+      out.result(
+        { ...metrics, split: chosen.join('+'), ...extra.json },
+        [formatMetrics(metrics, labels, chosen.join('+')), ...extra.human].join('\n\n'),
+      );
     } finally {
       classifier.dispose();
     }
   },
 };
+
+/**
+ * The data the model was fine-tuned on is split as it was then (same shares and seed), so that its
+ * validation and test rows are the ones training held out; other data without splits is evaluated whole.
+ */
+function sameSplitAsTraining(preprocessing: Preprocessing | undefined, data: string): DatasetOptions {
+  const split = preprocessing?.split;
+  if (!split || resolve(split.data) !== resolve(data)) return { validationSplit: 0, testSplit: 0 };
+  return { validationSplit: split.validationSplit, testSplit: split.testSplit, ...(split.seed !== undefined ? { seed: split.seed } : {}) };
+}
 
 function chooseSplit(splits: Record<SplitName, unknown[]>, asked?: (typeof SPLIT_CHOICES)[number]): SplitName[] {
   if (asked === 'all') return ['train', 'validation', 'test'];
@@ -82,5 +115,80 @@ function formatMetrics(m: ClassificationMetrics, labels: string[], split: string
     '',
     `  confusion (rows: true class; columns: predicted, in the same order)`,
     ...confusion,
+  ].join('\n');
+}
+
+type EvalRow = RowToReview & { split: string };
+
+/** --errors, --calibration, --threshold: what each adds to the result, for JSON and for people. */
+async function analyses(values: CliValues, classifier: Classifier, examples: Omit<EvalRow, 'probs'>[], maxLength?: number): Promise<{ json: Record<string, unknown>; human: string[] }> {
+  const json: Record<string, unknown> = {};
+  const human: string[] = [];
+  const threshold = numberOption(values, 'threshold', 0.001, 0.999);
+  if (values.errors !== true && values.calibration !== true && threshold === undefined) return { json, human };
+  const labels = classifier.info.labels;
+  const predictions = await classifier.predict(examples.map((e) => e.text), { maxLength });
+  const rows: EvalRow[] = examples.map((e, i) => ({ ...e, probs: labels.map((l) => predictions[i].probs[l]) }));
+  if (values.errors === true) {
+    const cells = confusionRows(rows, labels.length);
+    const suspects = possibleLabelErrors(rows, labels.length);
+    json.errors = { cells, possibleLabelErrors: suspects };
+    human.push(formatErrors(cells, suspects, labels));
+    const csv = stringOption(values, 'csv');
+    if (csv !== undefined) {
+      writeFileSync(csv, reviewedRowsCsv(suspects, labels));
+      human.push(`Possible label errors written to ${csv}.`);
+    }
+  }
+  if (values.calibration === true) {
+    const logits = predictions.map((p) => p.logits);
+    const truth = rows.map((r) => r.label);
+    const temperature = classifier.loaded.calibration?.temperature ?? 1;
+    const raw = reliability(logits, truth);
+    const calibrated = reliability(logits, truth, temperature);
+    json.calibration = { temperature, uncalibrated: raw, calibrated };
+    human.push(formatCalibration(raw, calibrated, temperature));
+  }
+  if (threshold !== undefined) {
+    if (labels.length !== 2) throw new UserError({ kind: 'bad-argument', message: `--threshold needs a model with two classes; this one has ${labels.length}.`, fix: 'Leave out --threshold.' });
+    const positive = rows.map((r) => r.probs[1]);
+    const truth = rows.map((r) => r.label);
+    const at = thresholdMetrics(positive, truth, threshold);
+    json.threshold = { ...at, curve: thresholdCurve(positive, truth) };
+    human.push(`${labels[1]} at probability ≥ ${threshold}: precision ${pct(at.precision)}, recall ${pct(at.recall)}, F1 ${pct(at.f1)}, accuracy ${pct(at.accuracy)}`);
+    if (values['save-threshold'] === true) {
+      saveThreshold(classifier.info.modelDir, threshold);
+      human.push(`Saved in ${classifier.info.modelDir}/calibration.json: predictions answer ${labels[1]} from probability ${threshold} on.`);
+    }
+  }
+  return { json, human };
+}
+
+function pct(x: number): string {
+  return `${(100 * x).toFixed(2)}%`;
+}
+
+function formatErrors(cells: ReviewedRow[][][], suspects: ReviewedRow[], labels: string[]): string {
+  const line = (r: ReviewedRow) => `    ${r.file}:${r.line}  ${labels[r.predicted]} ${r.confidence.toFixed(3)}  ${r.text.length > 100 ? `${r.text.slice(0, 97)}…` : r.text}`;
+  const parts: string[] = [];
+  cells.forEach((row, t) =>
+    row.forEach((cell, p) => {
+      if (t === p || cell.length === 0) return;
+      parts.push(`  true ${labels[t]}, predicted ${labels[p]}: ${cell.length} rows (most confident first)`, ...cell.slice(0, 10).map(line));
+    }),
+  );
+  parts.push(`  possible label errors: ${suspects.length} rows (label given, then the model's class and confidence)`);
+  parts.push(...suspects.slice(0, 10).map((r) => `    ${r.file}:${r.line}  labelled ${labels[r.label]} (p ${r.labelProbability.toFixed(3)}), model says ${labels[r.predicted]} ${r.confidence.toFixed(3)}  ${r.text.slice(0, 80)}`));
+  return ['Misclassified rows:', ...parts].join('\n');
+}
+
+function formatCalibration(raw: Reliability, calibrated: Reliability, temperature: number): string {
+  const bins = calibrated.bins
+    .filter((b) => b.count > 0)
+    .map((b) => `    ${b.lower.toFixed(1)}–${b.upper.toFixed(1)}  ${String(b.count).padStart(6)}  confidence ${b.confidence.toFixed(3)}  accuracy ${b.accuracy.toFixed(3)}`);
+  return [
+    `Calibration: expected calibration error ${pct(raw.ece)} raw, ${pct(calibrated.ece)} with temperature ${temperature.toFixed(3)}; NLL ${raw.nll.toFixed(4)} → ${calibrated.nll.toFixed(4)}`,
+    '  reliability (top probability bin, examples, mean confidence, accuracy), calibrated:',
+    ...bins,
   ].join('\n');
 }

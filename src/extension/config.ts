@@ -8,7 +8,8 @@ import * as vscode from 'vscode';
 import type { BackendChoice } from '../server/engine/backend';
 
 const SECTION = 'bertWorkbench';
-const DEFAULT_MODEL = 'builtin:tiny-bert';
+/** The pre-trained model that ships with the extension: what runs fine-tune and predictions use when nothing else is set. */
+const DEFAULT_MODEL = 'builtin:review-bert';
 const BACKENDS: readonly BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
 
 /** Settings passed to the server in its initialization options. */
@@ -24,6 +25,8 @@ export interface TrainingDefaults {
   batchSize: number;
   maxLength: number;
   freezeLayers: number;
+  /** Masked-LM steps on the dataset's text before fine-tuning (domain-adaptive pre-training); 0 = off. */
+  adaptSteps: number;
   /** undefined: no limit (the epochs decide). */
   maxSteps?: number;
   validationSplit: number;
@@ -67,6 +70,7 @@ export class Config {
       batchSize: int('batchSize', 32, 1, 4096),
       maxLength: int('maxLength', 128, 8, 512),
       freezeLayers: int('freezeLayers', 0, 0, 48),
+      adaptSteps: int('adaptSteps', 0, 0, 1_000_000),
       maxSteps: maxSteps > 0 ? maxSteps : undefined,
       validationSplit: Math.min(Math.max(Number(train.get<number>('validationSplit', 0.1)) || 0.1, 0.01), 0.5),
       patience: int('earlyStoppingPatience', 2, 0, 1000),

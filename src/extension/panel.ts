@@ -239,6 +239,7 @@ function renderPage(webview: vscode.Webview, extensionUri: vscode.Uri): string {
       <span id="run-title"></span>
     </div>
     <progress id="progress" max="1" value="0" aria-label="${t('Training progress')}"></progress>
+    <p id="phase" class="muted"></p>
     <p id="progress-text" class="muted"></p>
     <p id="best" class="best" hidden></p>
     <p id="run-problem" class="problem" role="alert" hidden></p>
@@ -262,6 +263,11 @@ function renderPage(webview: vscode.Webview, extensionUri: vscode.Uri): string {
     <figure class="card">
       <figcaption id="lr-title">${t('Learning rate')}</figcaption>
       <div class="chart"><canvas id="lr-chart" data-points="0" role="img" aria-labelledby="lr-title"></canvas></div>
+    </figure>
+    <figure id="mlm-card" class="card" hidden>
+      <figcaption id="mlm-title">${t('Adapting to the dataset: masked-LM loss')}</figcaption>
+      <div class="chart"><canvas id="mlm-chart" data-points="0" role="img" aria-labelledby="mlm-title"></canvas></div>
+      <p id="mlm-result" class="muted"></p>
     </figure>
   </section>
 

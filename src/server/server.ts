@@ -17,6 +17,7 @@ import { BACKEND_CHOICES, type BackendChoice, describeBackend, initBackend } fro
 import { chooseWorkerCount } from './engine/train/parallel/workers';
 import { DEFAULT_SETTINGS } from './engine/train/trainer';
 import { isUserError } from './engine/errors';
+import * as tf from './engine/tf';
 import { ClassifierCache } from './models';
 import { registerPredictions } from './predictions';
 import { registerTraining } from './training/register';
@@ -66,6 +67,7 @@ async function predictTexts({ model, texts, maxLength }: PredictParams): Promise
 async function describeEngine({ model }: EngineInfoParams): Promise<EngineInfo> {
   const backend = await startBackend();
   const classifier = model ? await classifiers.get(model) : undefined;
+  const { numTensors, numBytes } = tf.memory();
   return {
     backend: backend.name,
     backendProvider: backend.provider,
@@ -80,6 +82,7 @@ async function describeEngine({ model }: EngineInfoParams): Promise<EngineInfo> 
       '@tensorflow/tfjs-core': tfjsVersion,
       '@huggingface/transformers': transformersEnv.version,
     },
+    memory: { rss: process.memoryUsage.rss(), numTensors, numBytes },
     model: classifier?.info,
   };
 }

@@ -56,6 +56,10 @@ export const PANEL_STRINGS = [
   'Start from a pre-trained model, e.g. {0}.',
   "Adapt the model to the dataset's text first (masked-LM pre-training, no labels needed).",
   'Label more examples: {0} training examples are very few; a few hundred per class is a usual start.',
+  'masked-LM loss',
+  'Adapted: held-out masked-LM loss {0}, accuracy {1}',
+  'Adapting to the dataset (masked LM)…',
+  'Fine-tuning',
 ] as const;
 
 export type PanelString = (typeof PANEL_STRINGS)[number];

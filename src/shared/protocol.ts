@@ -69,7 +69,17 @@ export interface EngineInfo {
   autoWorkers: number;
   /** Versions of the server and the libraries it computes with, keyed by name. */
   versions: Record<string, string>;
+  /** The server process's memory now (read-only; the soak benchmarks sample it). */
+  memory: EngineMemory;
   model?: ClassifierInfo;
+}
+
+export interface EngineMemory {
+  /** Resident set size of the server process, bytes (training worker threads included). */
+  rss: number;
+  /** Live TF.js tensors on the server's own thread, and their bytes (worker threads keep their own). */
+  numTensors: number;
+  numBytes: number;
 }
 
 export const engineInfo = new RequestType<EngineInfoParams, EngineInfo, void>('bertWorkbench/engineInfo');

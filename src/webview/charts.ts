@@ -32,6 +32,8 @@ export class TrainingCharts {
   private readonly loss: LineChart;
   private readonly metrics: LineChart;
   private readonly lr: LineChart;
+  /** The masked-LM loss of domain adaptation, before fine-tuning (its own steps, its own chart). */
+  private readonly maskedLM: LineChart;
   private smoothed = { value: 0, weight: 0 };
   private bestStep: number | undefined;
   private pending = false;
@@ -41,6 +43,7 @@ export class TrainingCharts {
     this.loss = lineChart('loss-chart', [series('raw', t('training loss'), 'blue', 1, 0.35), series('smoothed', t('smoothed'), 'blue', 2), series('validation', t('validation loss'), 'orange', 2, 1, 3)], t('step'), bestMarker);
     this.metrics = lineChart('metrics-chart', [series('accuracy', t('accuracy'), 'green', 2, 1, 3), series('macroF1', t('macro F1'), 'purple', 2, 1, 3)], t('step'), bestMarker, { min: 0, max: 1 });
     this.lr = lineChart('lr-chart', [series('lr', t('learning rate'), 'yellow', 2)], t('step'), bestMarker);
+    this.maskedLM = lineChart('mlm-chart', [series('mlm', t('masked-LM loss'), 'red', 2)], t('step'), bestMarker);
     this.applyTheme();
     new MutationObserver(() => this.applyTheme()).observe(document.body, { attributeFilter: ['class'] });
   }
@@ -53,7 +56,9 @@ export class TrainingCharts {
   }
 
   add(event: FineTuneEvent): void {
-    if (event.event === 'step') {
+    if (event.event === 'step' && event.phase === 'mlm') {
+      this.maskedLM.data.datasets[0].data.push({ x: event.step, y: event.loss });
+    } else if (event.event === 'step') {
       this.smoothed.value = SMOOTHING * this.smoothed.value + (1 - SMOOTHING) * event.loss;
       this.smoothed.weight = SMOOTHING * this.smoothed.weight + (1 - SMOOTHING);
       this.loss.data.datasets[0].data.push({ x: event.step, y: event.loss });
@@ -76,7 +81,7 @@ export class TrainingCharts {
   }
 
   private get all(): LineChart[] {
-    return [this.loss, this.metrics, this.lr];
+    return [this.loss, this.metrics, this.lr, this.maskedLM];
   }
 
   /** At most one redraw per frame, however many events arrive. */

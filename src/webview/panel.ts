@@ -70,6 +70,9 @@ function showHistory({ run, events }: RunHistory): void {
   element('dataset').replaceChildren(paragraph('—', 'muted'));
   element('eval-caption').textContent = '';
   element('test-result').hidden = true;
+  element('mlm-card').hidden = true;
+  element('mlm-result').textContent = '';
+  element('phase').textContent = '';
   for (const event of events) applyEvent(event);
   renderRunPicker();
   renderRun(run);
@@ -102,12 +105,17 @@ function applyEvent(event: FineTuneEvent): void {
       renderDataset(element('dataset'), event.summary);
       break;
     case 'start':
+      showPhase(event.phase);
+      if (event.phase === 'mlm') break;
       element('run-labels').textContent = event.labels.join(', ');
       // Runs journaled before the engine reported workers have none.
       shown.workers = typeof event.workers === 'number' ? event.workers : undefined;
       break;
     case 'step':
       charts.add(event);
+      break;
+    case 'mlm-eval':
+      element('mlm-result').textContent = t('Adapted: held-out masked-LM loss {0}, accuracy {1}', event.metrics.loss.toFixed(3), pct(event.metrics.accuracy));
       break;
     case 'eval':
       if (event.split === 'test') {
@@ -124,6 +132,14 @@ function applyEvent(event: FineTuneEvent): void {
   }
   document.body.dataset.events = String(shown.events);
   document.body.dataset.evals = String(shown.evals);
+}
+
+/** Domain adaptation (masked LM) first, then fine-tuning: the MLM card is shown once a run has that phase. */
+function showPhase(phase: 'mlm' | 'fine-tune' | undefined): void {
+  const adapting = phase === 'mlm';
+  if (adapting) element('mlm-card').hidden = false;
+  document.body.dataset.phase = adapting ? 'mlm' : 'fine-tune';
+  element('phase').textContent = adapting ? t('Adapting to the dataset (masked LM)…') : element('mlm-card').hidden ? '' : t('Fine-tuning');
 }
 
 function showEvaluation(metrics: ClassificationMetrics, step: number, epoch: number): void {

@@ -62,7 +62,7 @@ describe('Fine-tuning in VS Code', () => {
       await startCommand(titles['bertWorkbench.fineTune']);
       await acceptFocused(/reviews\.csv.*CSV · ~?1,\d{3} rows · text → label/, 'dataset-step');
       await acceptFocused(/Use text column "text" and label column "label".*labels \(training examples\): negative \(\d+\), positive \(\d+\)/, 'columns-step');
-      const model = await acceptFocused(/builtin:tiny-bert.*parameters · ~[\d:]+ per epoch on (wasm|tensorflow|cpu)/, 'model-step');
+      const model = await acceptFocused(/builtin:review-bert.*parameters · ~[\d:]+ per epoch on (wasm|tensorflow|cpu)/, 'model-step');
       assert.match(model, /google\/bert_uncased_L-4_H-256_A-4/, 'the presets are offered too');
       await acceptFocused(/Start training/, 'settings-step');
 
@@ -112,7 +112,7 @@ describe('Fine-tuning in VS Code', () => {
       await startCommand(titles['bertWorkbench.fineTune']);
       await acceptFocused(/reviews\.csv/);
       await acceptFocused(/Use text column/);
-      await acceptFocused(/builtin:tiny-bert/);
+      await acceptFocused(/builtin:review-bert/);
       // Settings: more epochs, so that there is time to stop it.
       await editSetting('Epochs', '20');
       await acceptFocused(/Start training.*20 epochs/, 'settings-changed');
@@ -208,7 +208,7 @@ describe('Fine-tuning in VS Code', () => {
       await startCommand(titles['bertWorkbench.fineTune']);
       await acceptFocused(/reviews\.csv/);
       await acceptFocused(/Use text column/);
-      await acceptFocused(/builtin:tiny-bert/);
+      await acceptFocused(/builtin:review-bert/);
       await editSetting('Epochs', '5');
       await acceptFocused(/Start training.*5 epochs/);
 

@@ -39,6 +39,7 @@ export function startParams(plan: TrainingPlan, config: Config): StartRunParams 
       ...(s.learningRate !== undefined ? { learningRate: s.learningRate } : {}),
       ...(s.maxSteps !== undefined ? { maxSteps: s.maxSteps } : {}),
     },
+    ...(s.adaptSteps > 0 ? { adaptSteps: s.adaptSteps } : {}),
     hub: config.hub(plan.folder?.uri),
     // 0: the engine chooses (as many as the machine can spare).
     workers: s.workers,

@@ -9,7 +9,7 @@ import { formatDuration } from './format';
 import { FLOW_TITLE, type FlowState, type StepResult, TOTAL_STEPS } from './flow-state';
 import { BACK, input, pick } from './quick-input';
 
-type Key = 'epochs' | 'learningRate' | 'batchSize' | 'maxLength' | 'freezeLayers';
+type Key = 'epochs' | 'learningRate' | 'batchSize' | 'maxLength' | 'freezeLayers' | 'adaptSteps';
 
 interface SettingsItem extends vscode.QuickPickItem {
   action: 'start' | 'output' | Key;
@@ -68,6 +68,13 @@ const FIELDS: Field[] = [
     prompt: () => vscode.l10n.t('Bottom encoder layers kept as they are (0 trains all of them)'),
     show: (s, state) => (layersOf(state) ? vscode.l10n.t('{0} of {1}', s.freezeLayers, layersOf(state)!) : String(s.freezeLayers)),
     parse: (text, state) => int(0, layersOf(state) ?? 48)(text),
+  },
+  {
+    key: 'adaptSteps',
+    label: () => vscode.l10n.t('Adapt to the dataset first'),
+    prompt: () => vscode.l10n.t("Masked-LM steps on the dataset's own text before fine-tuning (0 = off; 300 to 1000 are usual)"),
+    show: (s) => (s.adaptSteps > 0 ? vscode.l10n.t('{0} masked-LM steps', s.adaptSteps) : vscode.l10n.t('off')),
+    parse: int(0, 1_000_000),
   },
 ];
 

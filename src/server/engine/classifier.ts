@@ -49,6 +49,8 @@ export interface LoadedModel {
 export interface Preprocessing {
   clean: CleanOptions;
   maxLength: number;
+  /** The data it was fine-tuned on (absolute) and how that was split when it had no splits of its own. */
+  split?: { data: string; validationSplit?: number; testSplit?: number; seed?: number };
 }
 
 function readPreprocessing(modelDir: string): Preprocessing | undefined {

@@ -4,13 +4,13 @@
  * classes, and run the training loop. The dataset summary is reported before training starts.
  */
 import { describeBackend, initBackend, type BackendChoice } from './backend';
-import { loadModelFolder } from './classifier';
+import { loadModelFolder, type Preprocessing } from './classifier';
 import { loadDataset, summarizeDataset, type Dataset, type DatasetOptions, type DatasetSummary } from './data';
 import { resolveModelRef, type HubOptions } from './hub';
 import { DEFAULT_PRETRAIN_SETTINGS, runPretraining } from './mlm/pretrain';
 import { UserError } from './errors';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { TrainEvent } from './train/events';
 import { DEFAULT_SETTINGS, checkOutputFolder, train, type TrainResult, type TrainSettings } from './train/trainer';
 import { checkFreeSpace, openOutputFolder, outputError } from './train/output-folder';
@@ -84,7 +84,7 @@ async function fineTuneInto(request: FineTuneRequest, hooks: FineTuneHooks): Pro
       outDir: request.outDir,
       resume: request.resume,
       overwrite: request.overwrite,
-      extraFiles: { 'preprocessing.json': { clean: dataset.report.clean, maxLength: settings.maxLength }, 'dataset_summary.json': summary },
+      extraFiles: { 'preprocessing.json': preprocessingRecord(request, dataset, settings.maxLength), 'dataset_summary.json': summary },
       onEvent: hooks.onEvent,
       signal: hooks.signal,
     });
@@ -133,6 +133,15 @@ async function adaptToDataset(baseDir: string, dataset: Dataset, request: FineTu
   });
   if (hooks.signal?.aborted) throw new UserError({ kind: 'bad-argument', message: 'The run was stopped while adapting to the dataset.', fix: 'Start it again.' });
   return outDir;
+}
+
+/**
+ * How texts were prepared, for prediction to do the same; and how the data was split, so that
+ * `eval` on the same data can measure the same validation and test rows.
+ */
+function preprocessingRecord(request: FineTuneRequest, dataset: Dataset, maxLength: number): Preprocessing {
+  const { validationSplit, testSplit, seed } = request.dataset ?? {};
+  return { clean: dataset.report.clean, maxLength, split: { data: resolve(request.data), validationSplit, testSplit, seed } };
 }
 
 function trainData(dataset: Dataset) {

@@ -27,8 +27,9 @@ import type { ModelChoice } from '../../shared/protocol';
 
 export type ModelShape = Required<BertShape>;
 
-/** The presets, smallest first: the bundled tiny model, Google's compact BERTs (Turc et al. 2019), bert-base. */
+/** The presets: the bundled pre-trained and random models, Google's compact BERTs (Turc et al. 2019), bert-base. */
 export const PRESETS: { ref: string; shape: ModelShape }[] = [
+  { ref: 'builtin:review-bert', shape: { layers: 2, hidden: 128, heads: 2, intermediate: 512, vocab: 10000, maxPositions: 512 } },
   { ref: 'builtin:tiny-bert', shape: { layers: 2, hidden: 32, heads: 2, intermediate: 64, vocab: 30522, maxPositions: 128 } },
   { ref: 'google/bert_uncased_L-2_H-128_A-2', shape: { layers: 2, hidden: 128, heads: 2, intermediate: 512, vocab: 30522, maxPositions: 512 } },
   { ref: 'google/bert_uncased_L-4_H-256_A-4', shape: { layers: 4, hidden: 256, heads: 4, intermediate: 1024, vocab: 30522, maxPositions: 512 } },

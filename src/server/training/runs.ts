@@ -231,7 +231,11 @@ function replay(info: RunInfo, events: FineTuneEvent[]): RunInfo {
 /** The old run's steps and evaluations up to the checkpoint a resumed run continues from. */
 function eventsUpTo(events: FineTuneEvent[], step: number | undefined): FineTuneEvent[] {
   if (step === undefined) return [];
-  return events.filter((e) => (e.event === 'step' || e.event === 'eval') && e.step <= step && !(e.event === 'eval' && e.split === 'test'));
+  // A resumed run reuses its adapted model, so its masked-LM phase is kept whole.
+  return events.filter((e) => {
+    if (e.event === 'step' && e.phase === 'mlm') return true;
+    return (e.event === 'step' || e.event === 'eval') && e.step <= step && !(e.event === 'eval' && e.split === 'test');
+  });
 }
 
 function checkpointStep(outDir: string): number | undefined {
