@@ -8,8 +8,10 @@ import * as vscode from 'vscode';
 import type { BackendChoice } from '../server/engine/backend';
 
 const SECTION = 'bertWorkbench';
-/** The pre-trained model that ships with the extension: what runs fine-tune and predictions use when nothing else is set. */
-const DEFAULT_MODEL = 'builtin:review-bert';
+/** What predictions use before any model is trained or loaded: untrained, so annotations skip it. */
+const DEFAULT_MODEL = 'builtin:tiny-bert';
+/** What a run fine-tunes by default: the pre-trained model that ships with the extension. */
+const DEFAULT_BASE_MODEL = 'builtin:review-bert';
 const BACKENDS: readonly BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
 
 /** Settings passed to the server in its initialization options. */
@@ -64,7 +66,7 @@ export class Config {
     const lr = Number(train.get<string | number>('learningRate', 'auto'));
     const maxSteps = int('maxSteps', 0, 0, 10_000_000);
     return {
-      baseModel: train.get<string>('baseModel', DEFAULT_MODEL).trim() || DEFAULT_MODEL,
+      baseModel: train.get<string>('baseModel', DEFAULT_BASE_MODEL).trim() || DEFAULT_BASE_MODEL,
       epochs: int('epochs', 3, 1, 1000),
       learningRate: lr > 0 && lr <= 1 ? lr : undefined,
       batchSize: int('batchSize', 32, 1, 4096),

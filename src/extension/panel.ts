@@ -236,10 +236,10 @@ function renderPage(webview: vscode.Webview, extensionUri: vscode.Uri): string {
     <h2 id="status-title" class="visually-hidden">${t('Progress')}</h2>
     <div class="status-line">
       <span id="run-status" class="badge" role="status" aria-live="polite"></span>
+      <span id="phase" class="phase" aria-live="polite" hidden></span>
       <span id="run-title"></span>
     </div>
     <progress id="progress" max="1" value="0" aria-label="${t('Training progress')}"></progress>
-    <p id="phase" class="muted"></p>
     <p id="progress-text" class="muted"></p>
     <p id="best" class="best" hidden></p>
     <p id="run-problem" class="problem" role="alert" hidden></p>
@@ -252,6 +252,11 @@ function renderPage(webview: vscode.Webview, extensionUri: vscode.Uri): string {
   </section>
 
   <section class="charts" aria-label="${t('Training curves')}">
+    <figure id="mlm-card" class="card masked-lm" hidden>
+      <figcaption id="mlm-title">${t('Adapting to the dataset: masked-LM loss')}</figcaption>
+      <div class="chart"><canvas id="mlm-chart" data-points="0" role="img" aria-labelledby="mlm-title"></canvas></div>
+      <p id="mlm-result" class="muted"></p>
+    </figure>
     <figure class="card">
       <figcaption id="loss-title">${t('Loss')}</figcaption>
       <div class="chart"><canvas id="loss-chart" data-points="0" role="img" aria-labelledby="loss-title"></canvas></div>
@@ -263,11 +268,6 @@ function renderPage(webview: vscode.Webview, extensionUri: vscode.Uri): string {
     <figure class="card">
       <figcaption id="lr-title">${t('Learning rate')}</figcaption>
       <div class="chart"><canvas id="lr-chart" data-points="0" role="img" aria-labelledby="lr-title"></canvas></div>
-    </figure>
-    <figure id="mlm-card" class="card" hidden>
-      <figcaption id="mlm-title">${t('Adapting to the dataset: masked-LM loss')}</figcaption>
-      <div class="chart"><canvas id="mlm-chart" data-points="0" role="img" aria-labelledby="mlm-title"></canvas></div>
-      <p id="mlm-result" class="muted"></p>
     </figure>
   </section>
 

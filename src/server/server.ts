@@ -68,6 +68,7 @@ async function describeEngine({ model }: EngineInfoParams): Promise<EngineInfo> 
   const backend = await startBackend();
   const classifier = model ? await classifiers.get(model) : undefined;
   const { numTensors, numBytes } = tf.memory();
+  const { rss, heapUsed, external } = process.memoryUsage();
   return {
     backend: backend.name,
     backendProvider: backend.provider,
@@ -82,7 +83,7 @@ async function describeEngine({ model }: EngineInfoParams): Promise<EngineInfo> 
       '@tensorflow/tfjs-core': tfjsVersion,
       '@huggingface/transformers': transformersEnv.version,
     },
-    memory: { rss: process.memoryUsage.rss(), numTensors, numBytes },
+    memory: { rss, heapUsed, external, numTensors, numBytes },
     model: classifier?.info,
   };
 }

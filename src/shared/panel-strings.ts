@@ -57,9 +57,13 @@ export const PANEL_STRINGS = [
   "Adapt the model to the dataset's text first (masked-LM pre-training, no labels needed).",
   'Label more examples: {0} training examples are very few; a few hundred per class is a usual start.',
   'masked-LM loss',
-  'Adapted: held-out masked-LM loss {0}, accuracy {1}',
-  'Adapting to the dataset (masked LM)…',
-  'Fine-tuning',
+  'held-out masked-LM loss',
+  'held-out masked-LM accuracy',
+  'masked-LM step',
+  'masked-LM step {0}/{1}',
+  'Held-out text at masked-LM step {0}: loss {1}, accuracy of the predicted tokens {2}',
+  'Adapting to the dataset (masked LM)',
+  'Fine-tuning the adapted model',
 ] as const;
 
 export type PanelString = (typeof PANEL_STRINGS)[number];

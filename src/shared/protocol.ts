@@ -8,14 +8,14 @@
  */
 import { NotificationType, RequestType } from 'vscode-languageserver-protocol';
 import type { BackendChoice } from '../server/engine/backend';
-import type { ClassifierInfo, Prediction } from '../server/engine/classifier-api';
+import type { ClassifierInfo, Explanation, Prediction } from '../server/engine/classifier-api';
 import type { DatasetCandidate, DatasetSummary } from '../server/engine/data';
 import { describeUserError, type UserError } from '../server/engine/errors';
 import type { FineTuneEvent, FineTuneRequest } from '../server/engine/fine-tune';
-import type { LearningCheck } from '../server/engine/train/events';
+import type { LearningCheck, TrainPhase } from '../server/engine/train/events';
 import type { RunStatus } from './run-status';
 
-export type { ClassifierInfo, Prediction, LearningCheck };
+export type { ClassifierInfo, Prediction, LearningCheck, TrainPhase };
 
 // ---- extension ⇄ language server --------------------------------------------------------------
 
@@ -32,7 +32,7 @@ export interface ServerInitOptions {
 }
 
 export interface PredictParams {
-  /** A model folder, a Hub id, or `builtin:tiny-bert`. */
+  /** A model folder, a Hub id, or a built-in model (`builtin:review-bert`, `builtin:tiny-bert`). */
   model: string;
   texts: string[];
   /** Truncate each text to this many tokens, [CLS] and [SEP] included. */
@@ -77,6 +77,9 @@ export interface EngineInfo {
 export interface EngineMemory {
   /** Resident set size of the server process, bytes (training worker threads included). */
   rss: number;
+  /** The JavaScript heap in use, and memory outside it (ArrayBuffers: the wasm backend's heap, file buffers), bytes. */
+  heapUsed: number;
+  external: number;
   /** Live TF.js tensors on the server's own thread, and their bytes (worker threads keep their own). */
   numTensors: number;
   numBytes: number;
@@ -152,6 +155,8 @@ export interface ModelChoice {
   local: boolean;
   /** Estimated seconds per epoch on the server's backend (undefined when it could not be measured). */
   secondsPerEpoch?: number;
+  /** Estimated seconds per masked-LM step of "Adapt to the dataset first" (`FineTuneRequest.adaptSteps`), same workload. */
+  secondsPerAdaptStep?: number;
 }
 
 export interface ModelChoices {
@@ -195,7 +200,7 @@ export interface RunError {
 export interface RunInfo {
   /** Unique and sortable by start time. */
   id: string;
-  /** For people, e.g. "reviews.csv · builtin:tiny-bert". */
+  /** For people, e.g. "reviews · review-bert" (the dataset and the base model). */
   title: string;
   status: RunStatus;
   /** ISO times. */
@@ -210,6 +215,11 @@ export interface RunInfo {
   workers?: number;
   /** What a preparing run is doing, e.g. "downloading model.safetensors". */
   activity?: string;
+  /**
+   * What the run trains now, from its latest start event: `mlm` while it adapts the base model to the
+   * dataset's text (masked LM, `FineTuneRequest.adaptSteps`), then `fine-tune`. `progress` counts that phase's steps.
+   */
+  phase?: TrainPhase;
   progress?: RunProgress;
   best?: RunBest;
   /** Set when the run ended with a model that did not learn (the done event's `learning`). */
@@ -261,7 +271,7 @@ export const runEvent = new NotificationType<RunEventParams>('bertWorkbench/runE
 export type InlinePriority = 'visible' | 'nearby';
 
 export interface InlinePredictParams {
-  /** A model folder, a Hub id, or `builtin:tiny-bert`. */
+  /** A model folder, a Hub id, or a built-in model (`builtin:review-bert`, `builtin:tiny-bert`). */
   model: string;
   /** Lines, sentences or paragraphs of a document, as the model reads them. */
   texts: string[];
@@ -293,6 +303,18 @@ export interface InlinePredictResult {
  * cancellable (the client cancels when the document closes or the view moves on).
  */
 export const predictInline = new RequestType<InlinePredictParams, InlinePredictResult, void>('bertWorkbench/predictInline');
+
+export interface ExplainParams {
+  model: string;
+  text: string;
+  maxLength?: number;
+}
+
+/**
+ * Why the model gave a text its class: word attributions by Integrated Gradients. Asked for by a
+ * hover only (never for plain annotations), and cancelled with it.
+ */
+export const explainText = new RequestType<ExplainParams, Explanation, void>('bertWorkbench/explain');
 
 // ---- extension ⇄ training panel (webview postMessage) -----------------------------------------
 

@@ -1,9 +1,11 @@
 /**
- * The panel's three charts (chart.js, bundled): training loss raw and smoothed per step with the
+ * The panel's charts (chart.js, bundled): training loss raw and smoothed per step with the
  * validation loss per evaluation; validation accuracy and macro F1 per evaluation; the learning
- * rate per step. Colours come from the VS Code theme; the best evaluation is marked with a
- * vertical line once known. Each canvas carries `data-points` (its points, all series) and
- * `data-series` (points per series, JSON) for tests.
+ * rate per step; and, for a run that adapted its base model to the dataset first, the masked-LM
+ * loss of that phase with its held-out loss and accuracy, on a chart of its own (points.ts says
+ * which event feeds which series). Colours come from the VS Code theme; the best evaluation is
+ * marked with a vertical line once known. Each canvas carries `data-points` (its points, all
+ * series) and `data-series` (points per series, JSON) for tests.
  */
 import {
   Chart,
@@ -18,6 +20,7 @@ import {
   Tooltip,
 } from 'chart.js';
 import type { FineTuneEvent } from '../server/engine/fine-tune';
+import { type ChartId, EventPoints } from './points';
 import { t } from './strings';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, Legend, Tooltip);
@@ -25,51 +28,50 @@ Chart.register(LineController, LineElement, PointElement, LinearScale, Legend, T
 type Point = { x: number; y: number };
 type LineChart = Chart<'line', Point[]>;
 
-/** TensorBoard-style smoothing: an exponential moving average, debiased at the start. */
-const SMOOTHING = 0.9;
-
 export class TrainingCharts {
-  private readonly loss: LineChart;
-  private readonly metrics: LineChart;
-  private readonly lr: LineChart;
-  /** The masked-LM loss of domain adaptation, before fine-tuning (its own steps, its own chart). */
-  private readonly maskedLM: LineChart;
-  private smoothed = { value: 0, weight: 0 };
+  private readonly charts: Record<ChartId, LineChart>;
+  private readonly points = new EventPoints();
   private bestStep: number | undefined;
   private pending = false;
 
   constructor() {
     const bestMarker = this.bestMarkerPlugin();
-    this.loss = lineChart('loss-chart', [series('raw', t('training loss'), 'blue', 1, 0.35), series('smoothed', t('smoothed'), 'blue', 2), series('validation', t('validation loss'), 'orange', 2, 1, 3)], t('step'), bestMarker);
-    this.metrics = lineChart('metrics-chart', [series('accuracy', t('accuracy'), 'green', 2, 1, 3), series('macroF1', t('macro F1'), 'purple', 2, 1, 3)], t('step'), bestMarker, { min: 0, max: 1 });
-    this.lr = lineChart('lr-chart', [series('lr', t('learning rate'), 'yellow', 2)], t('step'), bestMarker);
-    this.maskedLM = lineChart('mlm-chart', [series('mlm', t('masked-LM loss'), 'red', 2)], t('step'), bestMarker);
+    this.charts = {
+      loss: lineChart('loss-chart', [series('raw', t('training loss'), 'blue', 1, 0.35), series('smoothed', t('smoothed'), 'blue', 2), series('validation', t('validation loss'), 'orange', 2, 1, 3)], t('step'), bestMarker),
+      metrics: lineChart('metrics-chart', [series('accuracy', t('accuracy'), 'green', 2, 1, 3), series('macroF1', t('macro F1'), 'purple', 2, 1, 3)], t('step'), bestMarker, { min: 0, max: 1 }),
+      lr: lineChart('lr-chart', [series('lr', t('learning rate'), 'yellow', 2)], t('step'), bestMarker),
+      // Its own steps: the best fine-tuning step is not marked here. Accuracy (0…1) on the right.
+      mlm: lineChart(
+        'mlm-chart',
+        [
+          series('raw', t('masked-LM loss'), 'red', 1, 0.35),
+          series('smoothed', t('smoothed'), 'red', 2),
+          series('heldOut', t('held-out masked-LM loss'), 'orange', 2, 1, 4),
+          { ...series('heldOutAccuracy', t('held-out masked-LM accuracy'), 'green', 2, 1, 4), yAxisID: 'y1' },
+        ],
+        t('masked-LM step'),
+        undefined,
+        {},
+        true,
+      ),
+    };
     this.applyTheme();
     new MutationObserver(() => this.applyTheme()).observe(document.body, { attributeFilter: ['class'] });
   }
 
   clear(): void {
     for (const chart of this.all) for (const dataset of chart.data.datasets) dataset.data = [];
-    this.smoothed = { value: 0, weight: 0 };
+    this.points.reset();
     this.bestStep = undefined;
     this.redraw();
   }
 
   add(event: FineTuneEvent): void {
-    if (event.event === 'step' && event.phase === 'mlm') {
-      this.maskedLM.data.datasets[0].data.push({ x: event.step, y: event.loss });
-    } else if (event.event === 'step') {
-      this.smoothed.value = SMOOTHING * this.smoothed.value + (1 - SMOOTHING) * event.loss;
-      this.smoothed.weight = SMOOTHING * this.smoothed.weight + (1 - SMOOTHING);
-      this.loss.data.datasets[0].data.push({ x: event.step, y: event.loss });
-      this.loss.data.datasets[1].data.push({ x: event.step, y: this.smoothed.value / this.smoothed.weight });
-      this.lr.data.datasets[0].data.push({ x: event.step, y: event.learningRate });
-    } else if (event.event === 'eval' && event.split === 'validation') {
-      if (event.metrics.loss !== undefined) this.loss.data.datasets[2].data.push({ x: event.step, y: event.metrics.loss });
-      this.metrics.data.datasets[0].data.push({ x: event.step, y: event.metrics.accuracy });
-      this.metrics.data.datasets[1].data.push({ x: event.step, y: event.metrics.macroF1 });
-    } else {
-      return;
+    const points = this.points.points(event);
+    if (points.length === 0) return;
+    for (const { chart, series: id, x, y } of points) {
+      const dataset = this.charts[chart].data.datasets.find((d) => (d as ThemedDataset).id === id);
+      dataset?.data.push({ x, y });
     }
     this.redraw();
   }
@@ -81,7 +83,7 @@ export class TrainingCharts {
   }
 
   private get all(): LineChart[] {
-    return [this.loss, this.metrics, this.lr, this.maskedLM];
+    return Object.values(this.charts);
   }
 
   /** At most one redraw per frame, however many events arrive. */
@@ -149,7 +151,8 @@ function series(id: string, label: string, colorName: ColorName, borderWidth: nu
   return { id, label, data: [], borderWidth, pointRadius, pointHoverRadius: pointRadius + 2, tension: 0.15, colorName, alpha };
 }
 
-function lineChart(id: string, datasets: ThemedDataset[], xTitle: string, bestMarker: Plugin<'line'>, y: { min?: number; max?: number } = {}): LineChart {
+/** `rightAxis`: a second y axis, 0…1, for the datasets with `yAxisID: 'y1'` (an accuracy beside a loss). */
+function lineChart(id: string, datasets: ThemedDataset[], xTitle: string, bestMarker: Plugin<'line'> | undefined, y: { min?: number; max?: number } = {}, rightAxis = false): LineChart {
   const canvas = document.getElementById(id) as HTMLCanvasElement;
   const reduceMotion = window.matchMedia('(prefers-reduced-motion: reduce)').matches;
   const config: ChartConfiguration<'line', Point[]> = {
@@ -164,10 +167,11 @@ function lineChart(id: string, datasets: ThemedDataset[], xTitle: string, bestMa
       scales: {
         x: { type: 'linear', min: 0, suggestedMax: 10, title: { display: true, text: xTitle } },
         y: { type: 'linear', ...y, ...(y.min === undefined ? { suggestedMin: 0 } : {}) },
+        ...(rightAxis ? { y1: { type: 'linear' as const, position: 'right' as const, min: 0, max: 1, grid: { drawOnChartArea: false } } } : {}),
       },
       plugins: { legend: { display: datasets.length > 1, labels: { boxWidth: 12 } } },
     },
-    plugins: [bestMarker],
+    plugins: bestMarker ? [bestMarker] : [],
   };
   const chart = new Chart(canvas, config);
   exposeCounts(chart);

@@ -10,12 +10,15 @@
  * `data-run-model`, `data-resumed-from`, `data-events` (events shown), `data-evals`, `data-best-step` (once the run
  * ended), `data-run-backend` (what the run computes on, for people) and `data-workers` (its data-parallel worker
  * threads, once its start event arrived), `data-learning` (`no-learning` when the run ended with a model that did not
- * learn: the notice #learning shows why and what may help). Each chart canvas has `data-points` and `data-series` (see charts.ts).
+ * learn: the notice #learning shows why and what may help), `data-phase` (`mlm` while the run adapts its base model
+ * to the dataset's text, `fine-tune` after; empty for none yet) and `data-mlm-events` (the masked-LM events shown:
+ * such a run has the #mlm-card chart). Each chart canvas has `data-points` and `data-series` (see charts.ts).
  */
 import type { FineTuneEvent } from '../server/engine/fine-tune';
 import type { LearningAdvice } from '../server/engine/train/events';
 import type { ClassificationMetrics } from '../server/engine/train/metrics';
 import type { HostToPanelMessage, PanelEngineState, PanelToHostMessage, RunHistory, RunInfo } from '../shared/protocol';
+import { isMaskedLMEvent } from '../shared/run-events';
 import { activeRunStatuses, resumableRunStatuses } from '../shared/run-status';
 import { TrainingCharts } from './charts';
 import { duration, pct, t } from './strings';
@@ -31,8 +34,11 @@ declare function acquireVsCodeApi(): VsCodeApi;
 const vscode = acquireVsCodeApi();
 const charts = new TrainingCharts();
 const runs = new Map<string, RunInfo>();
-/** The run on show, how many of its events have been applied, and its worker threads (from its start event). */
-let shown: { run: RunInfo; events: number; evals: number; workers?: number } | undefined;
+/**
+ * The run on show, how many of its events have been applied (of them, how many validation evaluations
+ * and masked-LM adaptation events), and its worker threads (from its start event).
+ */
+let shown: { run: RunInfo; events: number; evals: number; maskedLM: number; workers?: number } | undefined;
 
 window.addEventListener('message', (event: MessageEvent<unknown>) => {
   const message = parseHostMessage(event.data);
@@ -62,7 +68,7 @@ function receive(message: HostToPanelMessage): void {
 }
 
 function showHistory({ run, events }: RunHistory): void {
-  shown = { run, events: 0, evals: 0 };
+  shown = { run, events: 0, evals: 0, maskedLM: 0 };
   runs.set(run.id, run);
   vscode.setState({ runId: run.id });
   charts.clear();
@@ -70,9 +76,7 @@ function showHistory({ run, events }: RunHistory): void {
   element('dataset').replaceChildren(paragraph('—', 'muted'));
   element('eval-caption').textContent = '';
   element('test-result').hidden = true;
-  element('mlm-card').hidden = true;
   element('mlm-result').textContent = '';
-  element('phase').textContent = '';
   for (const event of events) applyEvent(event);
   renderRunPicker();
   renderRun(run);
@@ -105,9 +109,8 @@ function applyEvent(event: FineTuneEvent): void {
       renderDataset(element('dataset'), event.summary);
       break;
     case 'start':
-      showPhase(event.phase);
-      if (event.phase === 'mlm') break;
-      element('run-labels').textContent = event.labels.join(', ');
+      // The masked-LM phase's start has no classes (its workers: the phase's own).
+      if (event.phase !== 'mlm') element('run-labels').textContent = event.labels.join(', ');
       // Runs journaled before the engine reported workers have none.
       shown.workers = typeof event.workers === 'number' ? event.workers : undefined;
       break;
@@ -115,7 +118,13 @@ function applyEvent(event: FineTuneEvent): void {
       charts.add(event);
       break;
     case 'mlm-eval':
-      element('mlm-result').textContent = t('Adapted: held-out masked-LM loss {0}, accuracy {1}', event.metrics.loss.toFixed(3), pct(event.metrics.accuracy));
+      charts.add(event);
+      element('mlm-result').textContent = t(
+        'Held-out text at masked-LM step {0}: loss {1}, accuracy of the predicted tokens {2}',
+        event.step,
+        event.metrics.loss.toFixed(3),
+        pct(event.metrics.accuracy),
+      );
       break;
     case 'eval':
       if (event.split === 'test') {
@@ -130,16 +139,10 @@ function applyEvent(event: FineTuneEvent): void {
       charts.markBest(event.bestStep);
       break;
   }
+  if (isMaskedLMEvent(event)) shown.maskedLM += 1;
   document.body.dataset.events = String(shown.events);
   document.body.dataset.evals = String(shown.evals);
-}
-
-/** Domain adaptation (masked LM) first, then fine-tuning: the MLM card is shown once a run has that phase. */
-function showPhase(phase: 'mlm' | 'fine-tune' | undefined): void {
-  const adapting = phase === 'mlm';
-  if (adapting) element('mlm-card').hidden = false;
-  document.body.dataset.phase = adapting ? 'mlm' : 'fine-tune';
-  element('phase').textContent = adapting ? t('Adapting to the dataset (masked LM)…') : element('mlm-card').hidden ? '' : t('Fine-tuning');
+  document.body.dataset.mlmEvents = String(shown.maskedLM);
 }
 
 function showEvaluation(metrics: ClassificationMetrics, step: number, epoch: number): void {
@@ -174,6 +177,7 @@ function renderRun(run: RunInfo | undefined): void {
   element('run-title').textContent = run ? `${run.title}${run.resumedFrom ? ` (${t('resumed from {0}', run.resumedFrom)})` : ''}` : '';
   element('run-model').textContent = run?.model ?? '—';
   element('out-dir').textContent = run?.outDir ?? '—';
+  renderPhase(run);
   renderProgress(run);
   renderBest(run);
   renderLearning(run);
@@ -184,6 +188,20 @@ function renderRun(run: RunInfo | undefined): void {
   button('resume').hidden = !(run && resumableRunStatuses.includes(run.status));
   button('open-folder').disabled = !run || run.status === 'preparing' || run.status === 'failed';
   button('export-csv').disabled = !shown || shown.events === 0;
+}
+
+/**
+ * A run that adapts its base model to the dataset's text first: which phase it is in (while it
+ * runs), and the masked-LM chart (kept once the run goes on to fine-tuning, and after it ended).
+ */
+function renderPhase(run: RunInfo | undefined): void {
+  const adapted = run !== undefined && shown?.run.id === run.id && (shown.maskedLM > 0 || run.phase === 'mlm');
+  element('mlm-card').hidden = !adapted;
+  document.body.dataset.phase = run?.phase ?? '';
+  const label = element('phase');
+  const active = run !== undefined && activeRunStatuses.includes(run.status);
+  label.textContent = !active || !adapted ? '' : run.phase === 'mlm' ? t('Adapting to the dataset (masked LM)') : t('Fine-tuning the adapted model');
+  label.hidden = label.textContent === '';
 }
 
 function renderProgress(run: RunInfo | undefined): void {
@@ -197,7 +215,10 @@ function renderProgress(run: RunInfo | undefined): void {
   if (!run) text.textContent = '';
   else if (!p) text.textContent = run.activity ?? t('Reading the data and loading the model…');
   else {
-    const parts = [t('epoch {0}/{1}', p.epoch.toFixed(2), p.epochs), t('step {0}/{1}', p.step, p.totalSteps)];
+    // The masked-LM phase counts its own steps; its epochs are passes over the dataset's text.
+    const parts = run.phase === 'mlm'
+      ? [t('masked-LM step {0}/{1}', p.step, p.totalSteps)]
+      : [t('epoch {0}/{1}', p.epoch.toFixed(2), p.epochs), t('step {0}/{1}', p.step, p.totalSteps)];
     if (p.samplesPerSec !== undefined) parts.push(t('{0} samples/s', p.samplesPerSec.toFixed(1)));
     if (activeRunStatuses.includes(run.status) && p.etaSec !== undefined) parts.push(t('ETA {0}', duration(p.etaSec)));
     if (run.backend) parts.push(run.backend);

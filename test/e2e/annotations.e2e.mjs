@@ -135,7 +135,7 @@ describe('Inline predictions in VS Code', () => {
   );
 
   test(
-    'hovering a line shows every class with its probability, the model and when it was trained',
+    'hovering a line shows every class with its probability, the model, when it was trained, and why (word attributions)',
     { timeout: 60_000 },
     step('hover', async () => {
       const text = reviews[1];
@@ -144,6 +144,15 @@ describe('Inline predictions in VS Code', () => {
       await workbench.screenshot('hover');
       assertProbabilities(hover, expected.trained.get(text));
       assert.match(hover, /Model\s+reviews-model\s+·\s+trained /);
+      // Why: the line's words coloured by Integrated Gradients, as the CLI's predict --explain scores them.
+      const { stdout } = await node([cli, 'predict', '--model', trainedModel, '--text', text, '--explain', '--json'], 60_000);
+      const { explanation } = JSON.parse(stdout.trim().split('\n').at(-1)).predictions[0];
+      assert.match(hover, new RegExp(`Why ${explanation.label}:`), hover);
+      const strongest = [...explanation.words].sort((a, b) => b.score - a.score)[0];
+      const escaped = strongest.word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      if (strongest.score > 0) assert.match(hover, new RegExp(`toward: ${escaped} \\+\\d+\\.\\d\\d`), hover);
+      const coloured = workbench.page.locator('.monaco-hover:not(.hidden) .hover-contents span[style*="background-color"]');
+      assert.equal(await coloured.count(), explanation.words.length, 'one coloured span per word');
       await workbench.page.keyboard.press('Escape');
       await workbench.page.mouse.move(5, 5);
     }),

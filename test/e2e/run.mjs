@@ -1,6 +1,7 @@
 // Runs the end-to-end suite (every *.e2e.mjs here) with Node's test runner, prints the spec
 // report and then one summary line, `N passed, N failed`; exits non-zero when anything failed.
-// `npm run test:e2e` builds and packages the .vsix and installs the tooling first.
+// `npm run test:e2e` builds and packages the .vsix and installs the tooling first. Arguments narrow
+// the run to the files whose name contains one of them (`node test/e2e/run.mjs training workbench`).
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from 'node:test';
@@ -9,11 +10,16 @@ import { fileURLToPath } from 'node:url';
 import { startSuiteServer } from './lib/suite-server.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
+const filters = process.argv.slice(2);
 const files = readdirSync(here)
-  .filter((name) => name.endsWith('.e2e.mjs'))
+  .filter((name) => name.endsWith('.e2e.mjs') && (filters.length === 0 || filters.some((part) => name.includes(part))))
   // The smoke test first: it empties the screenshots folder that the other files add to.
   .sort((a, b) => (b === 'workbench.e2e.mjs') - (a === 'workbench.e2e.mjs') || a.localeCompare(b))
   .map((name) => join(here, name));
+if (files.length === 0) {
+  console.error(`e2e: no test file matches ${filters.join(', ')}`);
+  process.exit(1);
+}
 
 // One code-server for the files that use it (lib/suite-server.mjs), with the .vsix installed.
 const suite = await startSuiteServer(join(here, '..', '..', 'dist', 'bert-workbench.vsix')).catch((error) => {

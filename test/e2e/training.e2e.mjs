@@ -227,12 +227,58 @@ describe('Fine-tuning in VS Code', () => {
       await toast.locator('.monaco-button', { hasText: 'Resume Training' }).click();
 
       await waitForPage(async () => (await attr('body', 'data-resumed-from')) === crashedRun, 30_000, 'the panel to show the resumed run');
+      seen.lastCrashRun = await attr('body', 'data-run-id');
       assert.ok(Number(await attr('#loss-chart', 'data-points')) > 0, 'the resumed run starts with the history up to its checkpoint');
       await waitForPage(async () => ENDED.includes(await attr('body', 'data-run-status')), 120_000, 'the resumed run to finish');
       await workbench.screenshot('resumed-run-finished');
       assert.equal((await workbench.webview().locator('#out-dir').innerText()).trim(), outDir, 'it continued in the same folder');
       const metrics = JSON.parse(readFileSync(join(outDir, 'metrics.json'), 'utf8'));
       assert.ok(ENDED.includes(metrics.status));
+    }),
+  );
+
+  test(
+    '"Adapt to the dataset first" (20 masked-LM steps): the panel shows that phase on its own chart, then fine-tuning as before',
+    { timeout: 150_000 },
+    step('adapt', async () => {
+      await runCommand('View: Close All Editors');
+      await startCommand(titles['bertWorkbench.fineTune']);
+      await acceptFocused(/reviews\.csv/);
+      await acceptFocused(/Use text column/);
+      await acceptFocused(/builtin:review-bert/);
+      await chooseAdaptSteps('20');
+      await editSetting('Epochs', '1');
+      await acceptFocused(/Start training.*1 epochs.*adapted to the dataset first \(20 masked-LM steps\)/, 'settings-adapt');
+
+      // The masked-LM phase: its label, its own chart, and nothing yet in the fine-tuning curves
+      // (read at one moment: twenty steps pass quickly).
+      const panel = workbench.webview();
+      const during = await pollPanel((page) => (page.phase === 'mlm' && page.runId !== seen.lastCrashRun ? page : undefined), 60_000, 'the masked-LM phase');
+      await workbench.screenshot('panel-adapting');
+      assert.equal(during.label, 'Adapting to the dataset (masked LM)');
+      assert.equal(during.mlmCard, true, 'the masked-LM chart is shown');
+      assert.match(during.progress, /^masked-LM step \d+\/20 · /);
+      assert.equal(during.lossPoints, '0', 'no masked-LM loss in the fine-tuning loss chart');
+      const adaptRun = during.runId;
+
+      // Then fine-tuning, as before; the masked-LM chart stays, with the held-out loss and accuracy.
+      const after = await pollPanel((page) => (page.phase === 'fine-tune' ? page : undefined), 120_000, 'fine-tuning after the adaptation');
+      if (after.status === 'training') assert.equal(after.label, 'Fine-tuning the adapted model');
+      assert.equal(after.mlmCard, true);
+      await waitForPage(async () => ENDED.includes(await attr('body', 'data-run-status')), 120_000, 'the adapted run to finish');
+      await workbench.screenshot('panel-adapted-finished');
+      assert.equal(await attr('body', 'data-run-id'), adaptRun);
+      const mlm = JSON.parse(await attr('#mlm-chart', 'data-series'));
+      assert.ok(mlm.raw >= 2 && mlm.raw <= 20, `masked-LM steps shown: ${mlm.raw}`);
+      assert.deepEqual([mlm.heldOut, mlm.heldOutAccuracy], [1, 1], 'one held-out masked-LM evaluation, at the end of the phase');
+      assert.match(await panel.locator('#mlm-result').innerText(), /^Held-out text at masked-LM step 20: loss \d+\.\d{3}, accuracy of the predicted tokens \d+\.\d%$/);
+      const loss = JSON.parse(await attr('#loss-chart', 'data-series'));
+      assert.ok(loss.raw > 0 && loss.raw <= 30, `one epoch of fine-tuning steps only (960 examples, batch 32): ${loss.raw}`);
+      assert.ok(Number(await attr('#metrics-chart', 'data-points')) >= 2, 'validation after fine-tuning');
+      assert.equal(await panel.locator('#phase').isVisible(), false, 'no phase label once the run ended');
+      const outDir = (await panel.locator('#out-dir').innerText()).trim();
+      assert.ok(existsSync(join(outDir, 'adapted', 'config.json')), 'the adapted base model is kept in the model folder');
+      Object.assign(seen, { adaptRun, adaptMlmPoints: await attr('#mlm-chart', 'data-points') });
     }),
   );
 
@@ -253,6 +299,12 @@ describe('Fine-tuning in VS Code', () => {
       await waitForPage(async () => (await attr('body', 'data-run-id')) === seen.lastRun, 60_000, 'the restored panel to show the last run');
       assert.ok(ENDED.includes(await attr('body', 'data-run-status')));
       assert.equal(await attr('#loss-chart', 'data-points'), seen.lastPoints);
+      if (seen.adaptRun) {
+        // The last run adapted to the dataset first: its masked-LM phase comes back too (replayed from the server's history).
+        assert.equal(seen.lastRun, seen.adaptRun);
+        assert.equal(await attr('#mlm-chart', 'data-points'), seen.adaptMlmPoints);
+        assert.equal(await workbench.webview().locator('#mlm-card').isVisible(), true);
+      }
       assert.equal(await workbench.webview().locator('#run-select option').count(), runs, 'every run is still listed');
       assert.equal(await workbench.page.locator('.notifications-toasts .notification-list-item', { hasText: 'interrupted' }).count(), 0, 'no run was cut short');
       await workbench.screenshot('panel-after-reload');
@@ -309,7 +361,7 @@ describe('Fine-tuning in VS Code', () => {
 function writeWorkspace() {
   mkdirSync(join(workspace, '.vscode'), { recursive: true });
   mkdirSync(join(workspace, 'broken'), { recursive: true });
-  // 1,200 SST-2 sentences: 30 steps per epoch at batch 32, a few seconds per epoch with the tiny model.
+  // 1,200 SST-2 sentences: 30 steps per epoch at batch 32, a few seconds per epoch with builtin:review-bert.
   const sst2 = readFileSync(join(root, 'test', 'fixtures', 'learning', 'sst2-4k', 'train.csv'), 'utf8').split('\n');
   writeFileSync(datasetFile, `${sst2.slice(0, 1201).join('\n')}\n`);
   const broken = ['text,label', 'a lovely film,positive', 'a dull film,negative', 'great acting,positive', 'weak plot,negative', 'what a joy,positive', 'no label on this line,', 'boring,negative'];
@@ -358,6 +410,50 @@ async function editSetting(name, value) {
   await workbench.page.locator('.quick-input-widget input.input').fill(value);
   await workbench.page.keyboard.press('Enter');
   await workbench.page.locator('.quick-input-widget .quick-input-title', { hasText: `: ${name}` }).waitFor({ state: 'detached' });
+}
+
+/**
+ * In the settings step: "Adapt to the dataset first" offers off, 300 and 1000 masked-LM steps, and
+ * "Other number of steps…" for any number: that one, with `steps` typed in.
+ */
+async function chooseAdaptSteps(steps) {
+  const name = 'Adapt to the dataset first';
+  await focusedRow(/Start training/);
+  await workbench.quickInputRows(new RegExp(name)).first().click();
+  const title = workbench.page.locator('.quick-input-widget .quick-input-title', { hasText: `: ${name}` });
+  await title.waitFor();
+  const other = workbench.quickInputRows(/Other number of steps…/).first();
+  await other.waitFor();
+  const list = await workbench.page.locator('.quick-input-widget .quick-input-list').innerText();
+  for (const choice of [/Off/, /300 masked-LM steps/, /1000 masked-LM steps/]) assert.match(list, choice);
+  await workbench.screenshot('settings-adapt-choices');
+  await other.click();
+  await other.waitFor({ state: 'hidden' });
+  await title.waitFor(); // the input box, under the same title
+  await workbench.page.locator('.quick-input-widget input.input').fill(steps);
+  await workbench.page.keyboard.press('Enter');
+  await title.waitFor({ state: 'detached' });
+  await workbench.quickInputRows(new RegExp(`${name}.*${steps} masked-LM steps`)).first().waitFor();
+}
+
+/** What the training panel shows, read at one moment, passed to `pick` until it returns something. */
+async function pollPanel(pick, timeoutMs, what) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const page = await workbench.webview().locator('body').evaluate((body) => ({
+      runId: body.dataset.runId,
+      status: body.dataset.runStatus,
+      phase: body.dataset.phase,
+      label: document.getElementById('phase').hidden ? '' : document.getElementById('phase').textContent,
+      mlmCard: !document.getElementById('mlm-card').hidden,
+      progress: document.getElementById('progress-text').textContent,
+      lossPoints: document.getElementById('loss-chart').dataset.points,
+    })).catch(() => undefined); // the page may be reloading
+    const picked = page && pick(page);
+    if (picked) return picked;
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
 /** An attribute of an element of the training panel's page. */

@@ -18,7 +18,9 @@
  */
 import * as vscode from 'vscode';
 import { LSPErrorCodes, ResponseError } from 'vscode-languageclient/node';
+import type { Explanation } from '../../server/engine/classifier-api';
 import {
+  explainText,
   type InlineModelInfo,
   type InlinePrediction,
   type InlinePriority,
@@ -33,6 +35,9 @@ import { annotateLines, firstEndingAtOrAfter, type HoverItem, hoverMarkdown, typ
 import { type Segment, splitIntoSegments } from './segments';
 import { annotationModel, type AnnotationModel, AnnotationSettings, shortName } from './settings';
 
+
+/** How long a hover waits for its word attributions before it shows without them. */
+const EXPLAIN_BUDGET_MS = 2_000;
 /** Quiet time after the last keystroke before the changed lines are predicted. */
 const EDIT_DEBOUNCE_MS = 300;
 /** Quiet time after scrolling before the newly visible lines are predicted. */
@@ -57,6 +62,7 @@ export class AnnotationController implements vscode.Disposable {
   private readonly decorations = new AnnotationDecorations();
   /** Predictions of the current model by text (the server keeps its own cache too). */
   private readonly cache = new LruCache<InlinePrediction>(50_000);
+  private readonly explanations = new LruCache<Explanation>(500);
   private readonly documents = new Map<string, DocumentState>();
   private readonly disposables: vscode.Disposable[] = [];
   private model: AnnotationModel | undefined;
@@ -145,6 +151,7 @@ export class AnnotationController implements vscode.Disposable {
   clear(): void {
     for (const document of vscode.workspace.textDocuments) this.fileChoices.set(document.uri.toString(), false);
     this.cache.clear();
+    this.explanations.clear();
     this.refreshAll();
   }
 
@@ -228,6 +235,7 @@ export class AnnotationController implements vscode.Disposable {
     this.model = annotationModel(this.ctx);
     this.modelInfo = undefined;
     this.cache.clear();
+    this.explanations.clear();
     this.fileChoices.clear();
     for (const state of this.documents.values()) cancel(state);
     this.refreshAll();
@@ -389,6 +397,8 @@ export class AnnotationController implements vscode.Disposable {
       if (prediction) items.push({ text, prediction });
     }
     if (items.length === 0 || token.isCancellationRequested) return undefined;
+    if (items.length === 1) items[0].explanation = await this.explanationOf(items[0].text, token);
+    if (token.isCancellationRequested) return undefined;
     // The hovered line's part of the segments: from where the first starts (on this line) to where the last ends.
     const line = document.lineAt(position.line).range;
     const startsHere = segments[0].start.line === position.line;
@@ -397,7 +407,36 @@ export class AnnotationController implements vscode.Disposable {
       startsHere ? new vscode.Position(position.line, segments[0].start.character) : line.start,
       endsHere ? new vscode.Position(position.line, segments[segments.length - 1].end.character) : line.end,
     );
-    return new vscode.Hover(new vscode.MarkdownString(hoverMarkdown(items, this.hoverModel())), range);
+    const markdown = new vscode.MarkdownString(hoverMarkdown(items, this.hoverModel()));
+    markdown.supportHtml = true; // the attribution colours (spans); the text itself is escaped
+    return new vscode.Hover(markdown, range);
+  }
+
+  /**
+   * Word attributions for a hovered text, if they come within EXPLAIN_BUDGET_MS (the hover is not
+   * held up longer); cancelled with the hover. Kept by text, as predictions are.
+   */
+  private async explanationOf(text: string, token: vscode.CancellationToken): Promise<Explanation | undefined> {
+    const model = this.model;
+    if (!model) return undefined;
+    const known = this.explanations.get(text);
+    if (known) return known;
+    const client = await this.ctx.languageClient();
+    const source = new vscode.CancellationTokenSource();
+    const forward = token.onCancellationRequested(() => source.cancel());
+    const timer = setTimeout(() => source.cancel(), EXPLAIN_BUDGET_MS);
+    try {
+      const explanation = await client.sendRequest(explainText, { model: model.ref, text, maxLength: this.ctx.config.maxLength }, source.token);
+      this.explanations.set(text, explanation);
+      return explanation;
+    } catch (error) {
+      if (!source.token.isCancellationRequested) this.ctx.outputChannel.appendLine(`Explanation: ${describeError(error)}`);
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+      forward.dispose();
+      source.dispose();
+    }
   }
 
   private hoverModel(): HoverModel {

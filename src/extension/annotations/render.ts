@@ -3,6 +3,7 @@
  * line where segments end (`▸ positive 0.94`), of one of a few kinds (a colour per class, or dimmed),
  * and the Markdown of a hover. Pure (no `vscode` import) so that the unit tests check it directly.
  */
+import type { Explanation } from '../../server/engine/classifier-api';
 import type { InlinePrediction } from '../../shared/protocol';
 import type { Segment } from './segments';
 
@@ -135,6 +136,8 @@ export interface HoverModel {
 export interface HoverItem {
   text: string;
   prediction: InlinePrediction;
+  /** Why (word attributions), when the hover asked for them in time. */
+  explanation?: Explanation;
 }
 
 const BAR_WIDTH = 20;
@@ -159,7 +162,7 @@ export function percent(p: number): string {
  */
 export function hoverMarkdown(items: readonly HoverItem[], model: HoverModel): string {
   const parts: string[] = [];
-  for (const { text, prediction } of items) {
+  for (const { text, prediction, explanation } of items) {
     if (items.length > 1) parts.push(`> ${escapeMarkdown(shorten(text, 80))}`, '');
     parts.push(`**${escapeMarkdown(prediction.label)}** ${percent(confidence(prediction))}`, '');
     parts.push('| class | probability | |', '| :-- | --: | :-- |');
@@ -169,10 +172,37 @@ export function hoverMarkdown(items: readonly HoverItem[], model: HoverModel): s
       parts.push(`| ${name} | ${percent(p)} | ${probabilityBar(p)} |`);
     }
     parts.push('');
+    if (explanation) parts.push(...explanationMarkdown(explanation), '');
   }
   const trained = model.trainedAt ? ` · trained ${escapeMarkdown(model.trainedAt)}` : ' · not trained here';
   parts.push(`*Model* \`${model.name.replace(/`/g, "'")}\`${trained}`);
   return parts.join('\n');
+}
+
+/**
+ * The text coloured by attribution (green toward the class, red away, stronger for more), then the
+ * strongest words in plain text. Needs a MarkdownString with `supportHtml` (VS Code keeps a span's
+ * `background-color`).
+ */
+export function explanationMarkdown(e: Explanation): string[] {
+  const max = Math.max(1e-9, ...e.words.map((w) => Math.abs(w.score)));
+  const coloured = e.words.map((w) => {
+    const alpha = Math.round(40 + 160 * Math.min(1, Math.abs(w.score) / max)).toString(16).padStart(2, '0');
+    const colour = w.score >= 0 ? `#2ea043${alpha}` : `#f85149${alpha}`;
+    return `<span style="background-color:${colour};">${escapeMarkdown(w.word)}</span>`;
+  });
+  const strongest = (sign: 1 | -1) =>
+    e.words
+      .filter((w) => sign * w.score > 0)
+      .sort((a, b) => sign * (b.score - a.score))
+      .slice(0, 3)
+      .map((w) => `${escapeMarkdown(w.word)} ${w.score >= 0 ? '+' : '−'}${Math.abs(w.score).toFixed(2)}`)
+      .join(', ');
+  return [
+    `**Why ${escapeMarkdown(e.label)}:** ${coloured.join(' ')}`,
+    '',
+    `toward: ${strongest(1) || '—'} · away: ${strongest(-1) || '—'} *(Integrated Gradients, ${e.steps} steps)*`,
+  ];
 }
 
 function shorten(text: string, length: number): string {

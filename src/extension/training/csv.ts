@@ -1,6 +1,8 @@
 /**
  * A run's metrics as CSV, one row per progress report and per evaluation, for a spreadsheet or
- * pandas: `kind` says which, and the columns that do not apply stay empty.
+ * pandas: `kind` says which (`step`, `eval`; a run that adapted its base model to the dataset
+ * first also has `mlm-step` rows and an `mlm-eval` row, whose steps count from 1 again and whose
+ * accuracy is that of the predicted tokens on held-out text), and the columns that do not apply stay empty.
  */
 import type { FineTuneEvent } from '../../server/engine/fine-tune';
 import type { RunHistory } from '../../shared/protocol';
@@ -13,7 +15,9 @@ export function metricsCsv({ run, events }: RunHistory): string {
   const rows: (string | number | undefined)[][] = [];
   for (const e of events) {
     if (e.event === 'step') {
-      rows.push([run.id, 'step', 'train', e.step, e.epoch, e.loss, e.learningRate, e.gradNorm, e.samplesPerSec]);
+      rows.push([run.id, e.phase === 'mlm' ? 'mlm-step' : 'step', 'train', e.step, e.epoch, e.loss, e.learningRate, e.gradNorm, e.samplesPerSec]);
+    } else if (e.event === 'mlm-eval') {
+      rows.push([run.id, 'mlm-eval', 'held-out', e.step, e.epoch, e.metrics.loss, undefined, undefined, undefined, e.metrics.accuracy]);
     } else if (e.event === 'eval') {
       const m = e.metrics;
       const perClass = labels.flatMap((l) => [m.perClass[l]?.precision, m.perClass[l]?.recall, m.perClass[l]?.f1]);
@@ -24,7 +28,7 @@ export function metricsCsv({ run, events }: RunHistory): string {
 }
 
 function labelsOf(events: FineTuneEvent[]): string[] {
-  for (const e of events) if (e.event === 'start') return e.labels;
+  for (const e of events) if (e.event === 'start' && e.phase !== 'mlm') return e.labels;
   for (const e of events) if (e.event === 'eval') return Object.keys(e.metrics.perClass);
   return [];
 }

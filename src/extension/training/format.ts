@@ -23,11 +23,14 @@ export function progressShare(run: RunInfo): number {
   return p && p.totalSteps > 0 ? Math.min(1, p.step / p.totalSteps) : 0;
 }
 
-/** One line: what the run is doing now. */
+/** One line: what the run is doing now (adapting to the dataset's text first, or fine-tuning). */
 export function describeProgress(run: RunInfo): string {
   const p = run.progress;
   if (run.status === 'preparing' || !p) {
     return run.activity ? vscode.l10n.t('preparing: {0}', run.activity) : vscode.l10n.t('reading the data and loading the model…');
+  }
+  if (run.phase === 'mlm') {
+    return vscode.l10n.t('adapting to the dataset: masked-LM step {0}/{1} · loss {2} · ETA {3}', p.step, p.totalSteps, p.loss?.toFixed(4) ?? '—', formatDuration(p.etaSec));
   }
   return vscode.l10n.t(
     'step {0}/{1} · epoch {2}/{3} · loss {4} · ETA {5}',

@@ -43,15 +43,21 @@ function eventLine(e: FineTuneEvent): string | undefined {
       return `dataset ${s.path} (${s.format}): ${s.rows.kept} of ${s.rows.read} rows kept; ${splits}; labels ${s.id2label.join(', ')}`;
     }
     case 'start':
+      if (e.phase === 'mlm') {
+        return `adapting ${e.modelRef} to the dataset's text (masked LM) on ${e.backend}${workersText(e.workers)}: ${e.numTrain} texts, ` +
+          `${e.numValidation} held out, ${e.totalSteps} steps${e.resumedFromStep ? `, resumed at step ${e.resumedFromStep}` : ''}`;
+      }
       return `training ${e.modelRef} on ${e.backend}${workersText(e.workers)}: ${e.numTrain} examples, ${e.totalSteps} steps (${e.stepsPerEpoch} per epoch), ` +
         `${e.trainableParameters.toLocaleString('en-US')} of ${e.numParameters.toLocaleString('en-US')} parameters trained` +
         `${e.resumedFromStep ? `, resumed at step ${e.resumedFromStep}` : ''}`;
     case 'step':
-      return `step ${e.step}/${e.totalSteps}  epoch ${e.epoch.toFixed(2)}  loss ${e.loss.toFixed(4)}  lr ${e.learningRate.toExponential(2)}  ` +
+      return `${e.phase === 'mlm' ? 'masked-LM ' : ''}step ${e.step}/${e.totalSteps}  epoch ${e.epoch.toFixed(2)}  loss ${e.loss.toFixed(4)}  lr ${e.learningRate.toExponential(2)}  ` +
         `${e.samplesPerSec.toFixed(1)} samples/s  ETA ${formatDuration(e.etaSec)}`;
     case 'eval':
       return `${e.split} at step ${e.step}: accuracy ${percent(e.metrics.accuracy, 2)}  macro F1 ${percent(e.metrics.macroF1, 2)}` +
         `${e.metrics.loss !== undefined ? `  loss ${e.metrics.loss.toFixed(4)}` : ''}${e.isBest ? '  (best so far)' : ''}`;
+    case 'mlm-eval':
+      return `masked LM on held-out text at step ${e.step}: loss ${e.metrics.loss.toFixed(4)}  accuracy ${percent(e.metrics.accuracy, 2)} of ${e.metrics.tokens} tokens`;
     case 'checkpoint':
       return `checkpoint at step ${e.step}: ${e.dir}`;
     case 'done':

@@ -20,6 +20,12 @@ interface ModelItem extends vscode.QuickPickItem {
 
 const HUB_ID = /^[A-Za-z0-9][\w.-]*(\/[\w.-]+)?$/;
 
+/** What the models that ship with the extension are (their model cards: models/review-bert, models/tiny-bert). */
+const BUILTIN_NOTES: Record<string, () => string> = {
+  'builtin:review-bert': () => vscode.l10n.t('bundled, pre-trained on movie-review text'),
+  'builtin:tiny-bert': () => vscode.l10n.t('bundled, random weights: learns only from a lot of data'),
+};
+
 export async function pickModel(state: FlowState, canGoBack: boolean): Promise<StepResult> {
   for (;;) {
     state.choices ??= askModelChoices(state);
@@ -81,9 +87,7 @@ function modelItems(choices: ModelChoices | undefined, wanted: string): ModelIte
 function presetItem(choice: ModelChoice, choices: ModelChoices): ModelItem {
   const size = vscode.l10n.t('{0} parameters', formatCount(choice.parameters));
   const time = choice.secondsPerEpoch === undefined ? '' : ` · ${vscode.l10n.t('~{0} per epoch on {1}', formatDuration(choice.secondsPerEpoch), choices.backend)}`;
-  const where = choice.ref.startsWith('builtin:')
-    ? vscode.l10n.t('bundled, random weights: for trying things out')
-    : choice.local ? vscode.l10n.t('downloaded') : vscode.l10n.t('downloaded from the Hugging Face Hub on first use');
+  const where = BUILTIN_NOTES[choice.ref]?.() ?? (choice.local ? vscode.l10n.t('downloaded') : vscode.l10n.t('downloaded from the Hugging Face Hub on first use'));
   return {
     label: choice.ref,
     description: `${size}${time}`,

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as vscode from 'vscode';
+import type * as vscode from 'vscode';
 import type { FineTuneRequest } from '../../server/engine/fine-tune';
 import type { StartRunParams } from '../../shared/protocol';
 import type { Config, TrainingDefaults } from '../config';

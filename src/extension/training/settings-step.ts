@@ -1,6 +1,7 @@
 /**
  * Step 4: the main settings, each with its default from the `bertWorkbench.train.*` settings, and
- * "Start training" on top. Picking a setting asks for its value and comes back here.
+ * "Start training" on top. Picking a setting asks for its value (or first offers its usual values,
+ * as "Adapt to the dataset first" does: off, 300 or 1000 masked-LM steps) and comes back here.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -22,7 +23,17 @@ interface Field {
   show: (s: TrainingDefaults, state: FlowState) => string;
   /** The value, or a message saying what is acceptable. */
   parse: (text: string, state: FlowState) => number | undefined | { problem: string };
+  /** Values offered in a pick first (with "Other…" for the input box), each described for people. */
+  choices?: { values: number[]; describe: (value: number, state: FlowState) => Pick<vscode.QuickPickItem, 'label' | 'description'> };
 }
+
+interface ChoiceItem extends vscode.QuickPickItem {
+  /** undefined: "Other…", which asks for a number. */
+  value?: number;
+}
+
+/** "Adapt to the dataset first" offers: off, or this many masked-LM steps on the dataset's text (any other number through "Other…"). */
+const ADAPT_CHOICES = [0, 300, 1000];
 
 const int = (min: number, max: number) => (text: string) => {
   const n = Number(text.trim());
@@ -73,8 +84,15 @@ const FIELDS: Field[] = [
     key: 'adaptSteps',
     label: () => vscode.l10n.t('Adapt to the dataset first'),
     prompt: () => vscode.l10n.t("Masked-LM steps on the dataset's own text before fine-tuning (0 = off; 300 to 1000 are usual)"),
-    show: (s) => (s.adaptSteps > 0 ? vscode.l10n.t('{0} masked-LM steps', s.adaptSteps) : vscode.l10n.t('off')),
+    show: (s, state) => (s.adaptSteps > 0 ? `${vscode.l10n.t('{0} masked-LM steps', s.adaptSteps)}${adaptTimeNote(s.adaptSteps, state)}` : vscode.l10n.t('off')),
     parse: int(0, 1_000_000),
+    choices: {
+      values: ADAPT_CHOICES,
+      describe: (steps, state) =>
+        steps === 0
+          ? { label: vscode.l10n.t('Off'), description: vscode.l10n.t('fine-tune the model as it is') }
+          : { label: vscode.l10n.t('{0} masked-LM steps', steps), description: vscode.l10n.t("on the dataset's text, no labels, then fine-tune{0}", adaptTimeNote(steps, state)) },
+    },
   },
 ];
 
@@ -107,6 +125,7 @@ function settingsItems(state: FlowState): SettingsItem[] {
       `${state.model}`,
       vscode.l10n.t('{0} epochs, batch {1}', s.epochs, s.batchSize),
       ...(s.maxSteps !== undefined ? [vscode.l10n.t('at most {0} steps', s.maxSteps)] : []),
+      ...(s.adaptSteps > 0 ? [vscode.l10n.t('adapted to the dataset first ({0} masked-LM steps)', s.adaptSteps)] : []),
     ].join(' · '),
   };
   const fields = FIELDS.map((f): SettingsItem => ({ action: f.key, label: `$(symbol-property) ${f.label()}`, description: f.show(s, state) }));
@@ -120,6 +139,13 @@ function settingsItems(state: FlowState): SettingsItem[] {
 
 async function editField(field: Field, state: FlowState): Promise<void> {
   const current = state.settings[field.key];
+  if (field.choices) {
+    const chosen = await chooseValue(field, field.choices, state);
+    if (chosen !== 'other') {
+      if (chosen !== undefined) state.settings = { ...state.settings, [field.key]: chosen };
+      return;
+    }
+  }
   const text = await input({
     title: `${FLOW_TITLE()}: ${field.label()}`,
     step: 4,
@@ -135,6 +161,26 @@ async function editField(field: Field, state: FlowState): Promise<void> {
   if (typeof text !== 'string') return;
   const value = field.parse(text, state);
   if (typeof value !== 'object') state.settings = { ...state.settings, [field.key]: value };
+}
+
+/** The field's usual values in a pick (the current one focused); 'other' when the user wants to type one. */
+async function chooseValue(field: Field, choices: NonNullable<Field['choices']>, state: FlowState): Promise<number | 'other' | undefined> {
+  const current = state.settings[field.key];
+  const values = [...new Set([...choices.values, ...(current === undefined ? [] : [current])])].sort((a, b) => a - b);
+  const answer = await pick<ChoiceItem>({
+    title: `${FLOW_TITLE()}: ${field.label()}`,
+    step: 4,
+    totalSteps: TOTAL_STEPS,
+    canGoBack: true,
+    placeholder: field.prompt(),
+    items: [
+      ...values.map((value): ChoiceItem => ({ ...choices.describe(value, state), value })),
+      { label: vscode.l10n.t('Other number of steps…') },
+    ],
+    active: (item) => item.value === current,
+  });
+  if (answer === undefined || answer === BACK) return undefined;
+  return answer.value ?? 'other';
 }
 
 async function chooseOutputParent(state: FlowState): Promise<void> {
@@ -158,7 +204,18 @@ function estimatedTotal(state: FlowState): number | undefined {
   const s = state.settings;
   const stepsPerEpoch = Math.ceil(state.summary.splits.train.examples / s.batchSize);
   const epochs = s.maxSteps !== undefined ? Math.min(s.epochs, s.maxSteps / stepsPerEpoch) : s.epochs;
-  return choice.secondsPerEpoch * epochs;
+  return choice.secondsPerEpoch * epochs + (adaptSeconds(s.adaptSteps, state) ?? 0);
+}
+
+/** The estimated time of `steps` masked-LM steps with the chosen model, when it was measured. */
+function adaptSeconds(steps: number, state: FlowState): number | undefined {
+  const perStep = state.modelChoice?.secondsPerAdaptStep;
+  return perStep === undefined ? undefined : perStep * steps;
+}
+
+function adaptTimeNote(steps: number, state: FlowState): string {
+  const seconds = adaptSeconds(steps, state);
+  return seconds === undefined ? '' : ` · ${vscode.l10n.t('about {0} more', formatDuration(seconds))}`;
 }
 
 function autoRate(state: FlowState): string {

@@ -30,7 +30,8 @@ export class TrainingStatusBar implements vscode.Disposable {
     if (isActive(run)) {
       const loss = p?.loss !== undefined ? ` · ${p.loss.toFixed(3)}` : '';
       const eta = p?.etaSec !== undefined && p.step > 0 ? ` · ${formatDuration(p.etaSec)}` : '';
-      this.item.text = `$(loading~spin) BERT ${Math.floor(progressShare(run) * 100)}%${loss}${eta}`;
+      const phase = run.phase === 'mlm' ? `${vscode.l10n.t('adapting')} ` : '';
+      this.item.text = `$(loading~spin) BERT ${phase}${Math.floor(progressShare(run) * 100)}%${loss}${eta}`;
       this.item.backgroundColor = undefined;
     } else {
       const ok = run.status === 'completed' || run.status === 'early-stopped';

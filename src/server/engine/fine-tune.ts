@@ -7,8 +7,8 @@ import { describeBackend, initBackend, type BackendChoice } from './backend';
 import { loadModelFolder, type Preprocessing } from './classifier';
 import { loadDataset, summarizeDataset, type Dataset, type DatasetOptions, type DatasetSummary } from './data';
 import { resolveModelRef, type HubOptions } from './hub';
+import { Tokenizer } from './tokenizer';
 import { DEFAULT_PRETRAIN_SETTINGS, runPretraining } from './mlm/pretrain';
-import { UserError } from './errors';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TrainEvent } from './train/events';
@@ -61,6 +61,11 @@ async function fineTuneInto(request: FineTuneRequest, hooks: FineTuneHooks): Pro
   const baseDir = await resolveModelRef(request.model, request.hub);
   checkFreeSpace(request.outDir, baseDir); // before the data is read, not at the first checkpoint
   const dataset = await loadDataset(request.data, request.dataset);
+  // The summary first (adaptation keeps the base model's tokenizer), so that it shows while adapting.
+  const baseTokenizer = Tokenizer.load(baseDir);
+  const maxLength = request.settings?.maxLength ?? DEFAULT_SETTINGS.maxLength;
+  const summary = summarizeDataset(dataset, { countTokens: (text) => baseTokenizer.countTokens(text), maxLength });
+  hooks.onEvent?.({ event: 'dataset', summary });
   const modelDir = request.adaptSteps ? await adaptToDataset(baseDir, dataset, request, describeBackend(backend), hooks) : baseDir;
   const loaded = await loadModelFolder(modelDir, { labels: dataset.id2label, seed: request.settings?.seed });
   const settings: TrainSettings = {
@@ -69,8 +74,6 @@ async function fineTuneInto(request: FineTuneRequest, hooks: FineTuneHooks): Pro
     ...request.settings,
   };
   const tokenizer = loaded.tokenizer;
-  const summary = summarizeDataset(dataset, { countTokens: (text) => tokenizer.countTokens(text), maxLength: settings.maxLength });
-  hooks.onEvent?.({ event: 'dataset', summary });
   try {
     return await train({
       model: loaded.model,
@@ -131,7 +134,9 @@ async function adaptToDataset(baseDir: string, dataset: Dataset, request: FineTu
     },
     signal: hooks.signal,
   });
-  if (hooks.signal?.aborted) throw new UserError({ kind: 'bad-argument', message: 'The run was stopped while adapting to the dataset.', fix: 'Start it again.' });
+  // Stopped while adapting: fine-tuning starts from the base model and stops at once (status
+  // 'cancelled', like a run stopped at its first step); a resume adapts again.
+  if (hooks.signal?.aborted) return baseDir;
   return outDir;
 }
 

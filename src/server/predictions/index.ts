@@ -13,12 +13,15 @@ import { type Connection, LSPErrorCodes, ResponseError } from 'vscode-languagese
 import { isUserError } from '../engine/errors';
 import type { Classifier } from '../models';
 import {
+  type ExplainParams,
+  explainText,
   type InlineModelInfo,
   type InlinePrediction,
   type InlinePredictParams,
   predictInline,
 } from '../../shared/protocol';
 import { CancelledError, PredictionScheduler } from './scheduler';
+import { ExplanationCancelled } from '../engine/explain/integrated-gradients';
 
 const PRIORITIES = ['visible', 'nearby'];
 
@@ -26,6 +29,7 @@ const PRIORITIES = ['visible', 'nearby'];
 export function registerPredictions(connection: Connection, classifierFor: (modelRef: string) => Promise<Classifier>): void {
   const schedulers = new WeakMap<Classifier, Map<number, PredictionScheduler<InlinePrediction>>>();
   const models = new WeakMap<Classifier, InlineModelInfo>();
+  answerExplanations(connection, classifierFor);
 
   const schedulerFor = (classifier: Classifier, maxLength: number | undefined) => {
     let byLength = schedulers.get(classifier);
@@ -64,6 +68,27 @@ export function registerPredictions(connection: Connection, classifierFor: (mode
       if (isUserError(error)) throw new ResponseError(LSPErrorCodes.RequestFailed, error.message, error.toJSON());
       if (!(error instanceof ResponseError)) connection.console.error(String(error instanceof Error ? error.stack : error));
       throw error;
+    }
+  });
+}
+
+/** `bertWorkbench/explain`: Integrated Gradients for one text, on demand, stopped when the hover goes. */
+function answerExplanations(connection: Connection, classifierFor: (model: string) => Promise<Classifier>): void {
+  connection.onRequest(explainText, async (params, token) => {
+    const { model, text, maxLength } = params ?? ({} as ExplainParams);
+    if (typeof model !== 'string' || typeof text !== 'string' || (maxLength !== undefined && !(Number.isInteger(maxLength) && maxLength >= 2 && maxLength <= 512))) {
+      throw new ResponseError(LSPErrorCodes.RequestFailed, 'explain wants { model: string, text: string, maxLength?: 2…512 }');
+    }
+    const controller = new AbortController();
+    const listener = token.onCancellationRequested(() => controller.abort());
+    try {
+      return await (await classifierFor(model)).explain(text, { maxLength, signal: controller.signal });
+    } catch (error) {
+      if (error instanceof ExplanationCancelled) throw new ResponseError(LSPErrorCodes.RequestCancelled, error.message);
+      if (isUserError(error)) throw new ResponseError(LSPErrorCodes.RequestFailed, error.message, error.toJSON());
+      throw error;
+    } finally {
+      listener.dispose();
     }
   });
 }

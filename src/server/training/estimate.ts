@@ -17,6 +17,11 @@
  * An epoch is ⌈n / B⌉ such steps plus a forward pass over the validation split (F/3 per batch of
  * 64, no update). Larger models run their products more efficiently than the probes do, so the
  * estimate errs long for bert-base.
+ *
+ * A masked-LM step of "Adapt to the dataset first" has the same encoder, no pooler or classifier,
+ * and the prediction head (dense H×H, then the decoder tied to the V×H word embeddings) on the 15%
+ * of tokens that are predicted: F_mlm = 6·B·T·L·(4H² + 2HI) + 12·L·B·T²·H + 6·B·⌈0.15·T⌉·(H² + HV),
+ * one more layer's fixed cost, and the head's own parameters (H² + 3H + V) updated too.
  */
 import * as tf from '../engine/tf';
 import { randomBatch, randomBert, type BertShape } from '../engine/random-bert';
@@ -26,6 +31,9 @@ import { trainStep } from '../engine/train/trainer';
 import type { ModelChoice } from '../../shared/protocol';
 
 export type ModelShape = Required<BertShape>;
+
+/** Share of tokens the masked-LM head predicts (BERT: 15%; the engine's DEFAULT_PRETRAIN_SETTINGS). */
+const MLM_SHARE = 0.15;
 
 /** The presets: the bundled pre-trained and random models, Google's compact BERTs (Turc et al. 2019), bert-base. */
 export const PRESETS: { ref: string; shape: ModelShape }[] = [
@@ -80,6 +88,22 @@ export function stepSeconds(shape: ModelShape, batch: number, tokens: number, co
   );
 }
 
+/** Multiply-adds ×2 of one masked-LM training step: the encoder, and the head on the predicted tokens. */
+export function maskedLMStepFlops(shape: ModelShape, batch: number, tokens: number): number {
+  const { layers: L, hidden: H, intermediate: I, vocab: V } = shape;
+  const predicted = Math.ceil(MLM_SHARE * tokens);
+  return 6 * batch * tokens * L * (4 * H * H + 2 * H * I) + 12 * L * batch * tokens * tokens * H + 6 * batch * predicted * (H * H + H * V);
+}
+
+/** Seconds per masked-LM step of domain adaptation, for this workload's batch and typical length. */
+export function maskedLMStepSeconds(shape: ModelShape, work: Workload, costs: StepCosts): number {
+  const tokens = Math.min(work.tokensPerExample, shape.maxPositions);
+  const batch = Math.max(1, Math.min(work.batchSize, work.trainExamples));
+  const encoder = parameterCount(shape, 0) - shape.hidden * shape.hidden - shape.hidden; // no pooler
+  const head = shape.hidden * shape.hidden + 3 * shape.hidden + shape.vocab;
+  return costs.perLayer * (shape.layers + 2) + costs.perParameter * (encoder + head) + costs.perFlop * maskedLMStepFlops(shape, batch, tokens);
+}
+
 export function epochSeconds(shape: ModelShape, work: Workload, costs: StepCosts): number {
   const tokens = Math.min(work.tokensPerExample, shape.maxPositions);
   const batch = Math.max(1, Math.min(work.batchSize, work.trainExamples));
@@ -90,12 +114,19 @@ export function epochSeconds(shape: ModelShape, work: Workload, costs: StepCosts
   return steps * stepSeconds(shape, batch, tokens, costs, work.numLabels) + evalSeconds;
 }
 
-/** The learning rate "auto" means for a model of this shape (the engine's own rule). */
-export function autoLearningRate(shape: ModelShape): number {
-  return recommendedLearningRate(shape.hidden);
+/** The learning rate "auto" means for a model of this shape, or the one its config.json names (the engine's own rule). */
+export function autoLearningRate(shape: ModelShape, config?: Record<string, unknown>): number {
+  return recommendedLearningRate(shape.hidden, config);
 }
 
-export function modelChoice(preset: { ref: string; shape: ModelShape }, work: Workload, local: boolean, costs?: StepCosts): ModelChoice {
+/** `config`: the model's config.json when it is on disk (a built-in model names its own learning rate). */
+export function modelChoice(
+  preset: { ref: string; shape: ModelShape },
+  work: Workload,
+  local: boolean,
+  costs?: StepCosts,
+  config?: Record<string, unknown>,
+): ModelChoice {
   const { shape } = preset;
   return {
     ref: preset.ref,
@@ -104,9 +135,9 @@ export function modelChoice(preset: { ref: string; shape: ModelShape }, work: Wo
     heads: shape.heads,
     parameters: parameterCount(shape, work.numLabels),
     maxLength: shape.maxPositions,
-    learningRate: autoLearningRate(shape),
+    learningRate: autoLearningRate(shape, config),
     local,
-    ...(costs ? { secondsPerEpoch: epochSeconds(shape, work, costs) } : {}),
+    ...(costs ? { secondsPerEpoch: epochSeconds(shape, work, costs), secondsPerAdaptStep: maskedLMStepSeconds(shape, work, costs) } : {}),
   };
 }
 

@@ -4,7 +4,7 @@
  * connection. A user's mistake fails its request with the `UserError` as data (and a dataset
  * problem also becomes a diagnostic).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LSPErrorCodes, ResponseError, type Connection } from 'vscode-languageserver/node';
 import type { BackendReport } from '../engine/backend';
@@ -43,6 +43,9 @@ export interface TrainingServerOptions {
 /** How long a shutting-down server lets the active run save a checkpoint. */
 const SHUTDOWN_GRACE_MS = 1500;
 
+/** The model the extension fine-tunes (and predicts with) when nothing else is chosen: its vocabulary counts the tokens. */
+const DEFAULT_MODEL = 'builtin:review-bert';
+
 export function registerTraining(connection: Connection, options: TrainingServerOptions): { shutdown(): Promise<void> } {
   const problems = new DatasetProblems(connection, (path, datasetOptions) => loadDataset(path, datasetOptions));
   let runs: TrainingRuns | undefined;
@@ -62,7 +65,7 @@ export function registerTraining(connection: Connection, options: TrainingServer
       const backend = await options.startBackend();
       // Measured once per server, and never while a run would disturb (or be disturbed by) it.
       if (!costs && !getRuns().activeRun) costs = measureStepCosts();
-      return offerModels(params, backend.name, await costs?.catch(() => undefined), options.settings().cacheDir);
+      return offerModels(params, backend.name, await costs?.catch(() => undefined), options.settings().cacheDir, await builtinConfigs());
     }),
   );
   connection.onRequest(startRun, (params) => answer(async () => getRuns().start(params)));
@@ -111,7 +114,7 @@ async function inspect(params: InspectDatasetParams, problems: DatasetProblems) 
   try {
     const dataset = await loadDataset(params.path, datasetOptions);
     problems.clear(params.path);
-    const tokenizer = Tokenizer.load(await resolveModelRef('builtin:tiny-bert'));
+    const tokenizer = Tokenizer.load(await resolveModelRef(DEFAULT_MODEL));
     return { summary: summarizeDataset(dataset, { countTokens: (text) => tokenizer.countTokens(text) }) };
   } catch (error) {
     problems.report(params.path, datasetOptions, error);
@@ -120,14 +123,33 @@ async function inspect(params: InspectDatasetParams, problems: DatasetProblems) 
 }
 
 /** The presets, each with its size, whether it is on disk already, and its estimated time per epoch for this workload. */
-function offerModels(params: ModelChoicesParams, backend: string, costs: StepCosts | undefined, defaultCacheDir?: string): ModelChoices {
+function offerModels(
+  params: ModelChoicesParams,
+  backend: string,
+  costs: StepCosts | undefined,
+  defaultCacheDir: string | undefined,
+  configs: Map<string, Record<string, unknown>>,
+): ModelChoices {
   const cacheDir = params.hub?.cacheDir || defaultCacheDir;
   const cached = (ref: string) => ref.startsWith('builtin:') || existsSync(join(hubCacheFolder(ref, { cacheDir }), '.complete'));
   return {
     backend,
     method: ESTIMATE_METHOD,
-    choices: PRESETS.map((preset) => modelChoice(preset, params, cached(preset.ref), costs)),
+    choices: PRESETS.map((preset) => modelChoice(preset, params, cached(preset.ref), costs, configs.get(preset.ref))),
   };
+}
+
+/** The config.json of each built-in preset (review-bert names its own learning rate, which "auto" then means). */
+async function builtinConfigs(): Promise<Map<string, Record<string, unknown>>> {
+  const configs = new Map<string, Record<string, unknown>>();
+  for (const { ref } of PRESETS.filter((p) => p.ref.startsWith('builtin:'))) {
+    try {
+      configs.set(ref, JSON.parse(readFileSync(join(await resolveModelRef(ref), 'config.json'), 'utf8')) as Record<string, unknown>);
+    } catch {
+      // A missing built-in model is reported when a run uses it; the estimate falls back to the size rule.
+    }
+  }
+  return configs;
 }
 
 /** Runs a handler; a user's mistake becomes a `ResponseError` carrying `UserError.toJSON()`. */

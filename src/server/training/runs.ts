@@ -5,8 +5,9 @@
  * a run cut short by a crash or a reload can be continued from its last checkpoint.
  */
 import { randomBytes } from 'node:crypto';
-import { basename } from 'node:path';
-import { fineTune, type FineTuneEvent, type FineTuneHooks, type FineTuneRequest } from '../engine/fine-tune';
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { ADAPTED_FOLDER, fineTune, type FineTuneEvent, type FineTuneHooks, type FineTuneRequest } from '../engine/fine-tune';
 import { isUserError, UserError } from '../engine/errors';
 import { latestCheckpoint } from '../engine/train/checkpoints';
 import {
@@ -18,6 +19,7 @@ import {
   type RunInfo,
   type StartRunParams,
 } from '../../shared/protocol';
+import { isMaskedLMEvent } from '../../shared/run-events';
 import type { RunJournal } from './journal';
 
 export type FineTune = (request: FineTuneRequest, hooks: FineTuneHooks) => Promise<unknown>;
@@ -127,7 +129,7 @@ export class TrainingRuns {
       });
     }
     const request: FineTuneRequest = { ...from.request, resume: true, overwrite: false };
-    return this.start({ title: from.info.title, request }, { from, events: eventsUpTo(from.events, checkpointStep(from.info.outDir)) });
+    return this.start({ title: from.info.title, request }, { from, events: eventsToContinue(from.events, from.info.outDir) });
   }
 
   /** On server shutdown: stops the active run and waits a little for it to save a checkpoint. */
@@ -186,9 +188,11 @@ export class TrainingRuns {
 function changesFrom(event: FineTuneEvent, info: RunInfo, shuttingDown: boolean): Partial<RunInfo> {
   switch (event.event) {
     case 'start':
+      // Adapting to the dataset (masked LM) comes first, then fine-tuning: each start begins its phase's progress.
       return {
         status: 'training',
         activity: undefined,
+        phase: event.phase ?? 'fine-tune',
         backend: event.backend,
         workers: event.workers,
         progress: { step: event.resumedFromStep ?? 0, totalSteps: event.totalSteps, epoch: (event.resumedFromStep ?? 0) / event.stepsPerEpoch, epochs: event.epochs },
@@ -228,12 +232,17 @@ function replay(info: RunInfo, events: FineTuneEvent[]): RunInfo {
   return events.reduce((current, event) => ({ ...current, ...changesFrom(event, current, false) }), info);
 }
 
-/** The old run's steps and evaluations up to the checkpoint a resumed run continues from. */
-function eventsUpTo(events: FineTuneEvent[], step: number | undefined): FineTuneEvent[] {
-  if (step === undefined) return [];
-  // A resumed run reuses its adapted model, so its masked-LM phase is kept whole.
+/**
+ * The old run's history that a resumed run starts with: its fine-tuning steps and evaluations up to
+ * the checkpoint it continues from, and its masked-LM adaptation whole when that finished (the
+ * engine then reuses `<out>/adapted` and does not adapt again; otherwise it adapts from the start).
+ */
+function eventsToContinue(events: FineTuneEvent[], outDir: string): FineTuneEvent[] {
+  const step = checkpointStep(outDir);
+  const adapted = existsSync(join(outDir, ADAPTED_FOLDER, 'config.json'));
   return events.filter((e) => {
-    if (e.event === 'step' && e.phase === 'mlm') return true;
+    if (isMaskedLMEvent(e)) return adapted;
+    if (step === undefined) return false;
     return (e.event === 'step' || e.event === 'eval') && e.step <= step && !(e.event === 'eval' && e.split === 'test');
   });
 }

@@ -1,7 +1,7 @@
 // In-extension-host tests of the training API (docs E2E.md, the `payload` route): the real
 // `vscode` API, no clicking. Opened by training.e2e.mjs on a two-folder workspace:
 //   alpha/            broken.csv (line 7 has no label)
-//   beta/             beta.csv (200 labelled reviews)
+//   beta/             beta.csv (samples/reviews.csv: 4,000 labelled reviews)
 // Writes host-report.json beside the folders: { results: [{ name, ok, error? }] }.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -21,13 +21,15 @@ const tests = [
 
   ['the training settings have their documented defaults', async () => {
     const train = vscode.workspace.getConfiguration('bertWorkbench.train', folder('beta').uri);
-    assert.equal(train.get('baseModel'), 'builtin:tiny-bert');
+    assert.equal(train.get('baseModel'), 'builtin:review-bert');
+    assert.equal(vscode.workspace.getConfiguration('bertWorkbench').get('model'), 'builtin:review-bert');
     assert.equal(train.get('epochs'), 3);
     assert.equal(train.get('learningRate'), 'auto');
     assert.equal(train.get('batchSize'), 32);
     assert.equal(train.get('maxLength'), 128);
     assert.equal(train.get('freezeLayers'), 0);
     assert.equal(train.get('workers'), 0, 'workers: auto');
+    assert.equal(train.get('adaptSteps'), 0, 'no adaptation to the dataset first');
     assert.equal(train.get('outputFolder'), '${workspaceFolder}/.bert-workbench/models');
     assert.equal(vscode.workspace.getConfiguration('bertWorkbench.hub').get('offline'), false);
   }],

@@ -21,3 +21,21 @@ test('one row per progress report and per evaluation, per-class columns, quoted 
   assert.match(evaluation, /^r1,eval,validation,1,0\.5,0\.6,,,,0\.666\d+,0\.666\d+,1,0\.5,0\.666\d+,0\.5,1,0\.666\d+$/);
   assert.equal(end, '');
 });
+
+test('a run that adapted first: its masked-LM steps and held-out evaluation have rows of their own kind', () => {
+  const adapted: RunHistory = {
+    run: history.run,
+    events: [
+      { ...(history.events[0] as Extract<RunHistory['events'][number], { event: 'start' }>), phase: 'mlm', labels: [], totalSteps: 2 },
+      { event: 'step', phase: 'mlm', step: 1, totalSteps: 2, epoch: 0.5, loss: 8.5, learningRate: 1e-3, gradNorm: 2, samplesPerSec: 20, elapsedSec: 1, etaSec: 1 },
+      { event: 'mlm-eval', step: 2, epoch: 1, metrics: { loss: 7.25, accuracy: 0.125, tokens: 64 } },
+      ...history.events,
+    ],
+  };
+  const rows = metricsCsv(adapted).trim().split('\n');
+  assert.match(rows[0], /,precision_bad,recall_bad,f1_bad$/, "the classes come from fine-tuning's start, not the masked-LM phase's");
+  assert.equal(rows[1], 'r1,mlm-step,train,1,0.5,8.5,0.001,2,20');
+  assert.equal(rows[2], 'r1,mlm-eval,held-out,2,1,7.25,,,,0.125');
+  assert.equal(rows[3], 'r1,step,train,1,0.5,0.7,0.001,1.5,10');
+  assert.equal(rows.length, 5);
+});

@@ -217,3 +217,25 @@ test('pretrain: the masked-LM loss falls on real text, the output is a BertForMa
   assert.equal(readFileSync(join(resumed.modelDir, 'tokenizer.json'), 'utf8'), readFileSync(join(whole.modelDir, 'tokenizer.json'), 'utf8'));
   tf.dispose([...reloaded.model.params.values(), ...base.model.params.values()]);
 });
+
+test('train with adaptation: the dataset summary comes first, the MLM phase is its own, and a stop while adapting ends the run cancelled', async () => {
+  const { fineTune } = await import('../../../src/server/engine/fine-tune');
+  const data = join(__dirname, '..', '..', 'fixtures', 'datasets', 'sst2');
+  const request = (outDir: string) => ({ data, model: TINY_BERT, outDir, backend: 'wasm' as const, adaptSteps: 8, settings: { maxSteps: 4, batchSize: 8, maxLength: 32 } });
+
+  const events: { event: string; phase?: string }[] = [];
+  const outDir = join(mkdtempSync(join(tmpdir(), 'adapt-')), 'model');
+  const done = await fineTune(request(outDir), { onEvent: (e) => events.push(e as { event: string; phase?: string }) });
+  assert.equal(done.status, 'completed');
+  const order = events.map((e) => `${e.event}${e.phase ? `:${e.phase}` : ''}`);
+  assert.equal(order[0], 'dataset', 'the summary shows while adapting');
+  assert.ok(order.indexOf('start:mlm') < order.indexOf('mlm-eval') && order.indexOf('mlm-eval') < order.indexOf('start'), order.join(' '));
+  assert.ok(existsSync(join(outDir, 'adapted', 'config.json')), 'the adapted base model is kept');
+
+  const controller = new AbortController();
+  const stopped = await fineTune(request(join(mkdtempSync(join(tmpdir(), 'adapt-stop-')), 'model')), {
+    onEvent: (e) => e.event === 'step' && e.phase === 'mlm' && controller.abort(),
+    signal: controller.signal,
+  });
+  assert.equal(stopped.status, 'cancelled', 'a stop while adapting is a stop, not a failure');
+});

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../../../src/server/engine/backend';
-import { epochSeconds, measureStepCosts, parameterCount, PRESETS, solve3, stepFlops, stepSeconds } from '../../../src/server/training/estimate';
+import { epochSeconds, maskedLMStepFlops, maskedLMStepSeconds, measureStepCosts, modelChoice, parameterCount, PRESETS, solve3, stepFlops, stepSeconds } from '../../../src/server/training/estimate';
 import { TINY_BERT } from '../../helpers/golden';
 
 const preset = (ref: string) => PRESETS.find((p) => p.ref === ref)!.shape;
@@ -32,6 +32,38 @@ test('the builtin:tiny-bert preset is the bundled model', () => {
     vocab: config.vocab_size,
     maxPositions: config.max_position_embeddings,
   });
+});
+
+test('builtin:review-bert, the default, is offered first and its preset is the bundled model', () => {
+  assert.equal(PRESETS[0].ref, 'builtin:review-bert');
+  assert.ok(PRESETS.some((p) => p.ref === 'builtin:tiny-bert'), 'tiny-bert stays selectable');
+  const config = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'models', 'review-bert', 'config.json'), 'utf8'));
+  const shape = preset('builtin:review-bert');
+  assert.deepEqual(shape, {
+    layers: config.num_hidden_layers,
+    hidden: config.hidden_size,
+    heads: config.num_attention_heads,
+    intermediate: config.intermediate_size,
+    vocab: config.vocab_size,
+    maxPositions: config.max_position_embeddings,
+  });
+  // 1.76M parameters with a 2-class head (`predict` reports 1,759,362 for the bundled folder).
+  assert.equal(parameterCount(shape, 2), 1_759_362);
+  // "auto" is the rate its config.json names (the engine's rule), not the size rule's 3e-4.
+  const work = { trainExamples: 1000, evalExamples: 100, tokensPerExample: 32, batchSize: 32, numLabels: 2 };
+  assert.equal(modelChoice(PRESETS[0], work, true, undefined, config).learningRate, config.recommended_learning_rate);
+  assert.equal(modelChoice(PRESETS[0], work, true).learningRate, 3e-4);
+});
+
+test('a masked-LM step of adaptation: the encoder plus the head on the 15% of tokens predicted', () => {
+  const shape = preset('builtin:review-bert');
+  const encoder = stepFlops(shape, 32, 40) - 6 * 32 * (128 * 128 + 2 * 128); // without pooler and classifier
+  assert.equal(maskedLMStepFlops(shape, 32, 40), encoder + 6 * 32 * 6 * (128 * 128 + 128 * 10000));
+  const costs = { perLayer: 0.001, perParameter: 1e-9, perFlop: 1e-10 };
+  const work = { trainExamples: 1000, evalExamples: 100, tokensPerExample: 40, batchSize: 32, numLabels: 2 };
+  const adapt = maskedLMStepSeconds(shape, work, costs);
+  assert.ok(adapt > stepSeconds(shape, 32, 40, costs), 'dearer than a fine-tuning step: the vocabulary-sized decoder');
+  assert.equal(modelChoice(PRESETS[0], work, true, costs).secondsPerAdaptStep, adapt);
 });
 
 test('the cost formula: products dominate for bert-base, an epoch is its steps plus an evaluation', () => {

@@ -6,7 +6,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../../../src/server/engine/errors';
@@ -215,4 +215,114 @@ test('a run cut short comes back with the progress its events had reached', asyn
   assert.equal(info.progress?.step, 3);
   assert.equal(info.progress?.totalSteps, 10);
   assert.equal(info.backend, 'fake');
+});
+
+// ---- a run that adapts its base model to the dataset first (masked LM), then fine-tunes ---------
+
+/**
+ * A fake engine with `adaptSteps`: the masked-LM phase as fineTune reports it (start and steps with
+ * phase 'mlm', counted from 1, then one held-out mlm-eval and no done of its own), `<out>/adapted`
+ * written once it finished, then the fake fine-tuning above (`steps` steps). A resumed run whose
+ * adapted model is there does not adapt again. `hold`: the run waits after the masked-LM phase until it resolves.
+ */
+function adaptingEngine({ hold, steps = 5 }: { hold?: Promise<void>; steps?: number } = {}): FineTune {
+  const inner = fakeEngine(steps);
+  return async (request, hooks) => {
+    const emit = (e: FineTuneEvent) => hooks.onEvent?.(e);
+    const adaptSteps = request.adaptSteps ?? 0;
+    if (adaptSteps > 0 && !(request.resume && existsSync(join(request.outDir, 'adapted', 'config.json')))) {
+      emit({ event: 'start', phase: 'mlm', runId: 'm', modelRef: request.model, backend: 'fake', workers: 1, totalSteps: adaptSteps, stepsPerEpoch: adaptSteps, epochs: 1, numTrain: 12, numValidation: 2, numTest: 0, labels: [], numParameters: 1, trainableParameters: 1 });
+      for (let step = 1; step <= adaptSteps; step++) {
+        emit({ event: 'step', phase: 'mlm', step, totalSteps: adaptSteps, epoch: step / adaptSteps, loss: 9 - step, learningRate: 1e-3, gradNorm: 1, samplesPerSec: 10, elapsedSec: step, etaSec: adaptSteps - step });
+      }
+      emit({ event: 'mlm-eval', step: adaptSteps, epoch: 1, metrics: { loss: 5.5, accuracy: 0.25, tokens: 40 } });
+      mkdirSync(join(request.outDir, 'adapted'), { recursive: true });
+      writeFileSync(join(request.outDir, 'adapted', 'config.json'), '{}');
+    }
+    await hold;
+    return inner.fineTune(request, hooks);
+  };
+}
+
+function adaptParams(name: string, adaptSteps: number): StartRunParams {
+  const p = params(name);
+  return { ...p, request: { ...p.request, adaptSteps } };
+}
+
+/** `start:mlm`, `mlm-3` (a masked-LM step), `3` (a fine-tuning step), `mlm-eval`, `eval`, … */
+const label = (e: FineTuneEvent) =>
+  e.event === 'step' ? `${e.phase === 'mlm' ? 'mlm-' : ''}${e.step}` : `${e.event}${e.event === 'start' && e.phase === 'mlm' ? ':mlm' : ''}`;
+
+test('adapting first: the run says which phase it is in, and each phase counts its own steps', async () => {
+  let release!: () => void;
+  const hold = new Promise<void>((resolve) => (release = resolve));
+  const seen: RunEventParams[] = [];
+  const runs = new TrainingRuns({ notify: (p) => seen.push(p), fineTune: adaptingEngine({ hold }) });
+  const run = runs.start(adaptParams('adapting', 3));
+  await new Promise((r) => setTimeout(r, 10));
+  // Held after the masked-LM phase: the summary is that phase's.
+  let info = runs.history(run.id)!.run;
+  assert.equal(info.status, 'training');
+  assert.equal(info.phase, 'mlm');
+  assert.deepEqual(info.progress, { step: 3, totalSteps: 3, epoch: 1, epochs: 1, loss: 6, samplesPerSec: 10, etaSec: 0 });
+  assert.equal(info.best, undefined, 'a masked-LM evaluation is not a validation result');
+  release();
+  await finished(runs);
+  info = runs.history(run.id)!.run;
+  assert.equal(info.phase, 'fine-tune');
+  assert.equal(info.status, 'completed');
+  assert.deepEqual(info.progress, { step: 5, totalSteps: 5, epoch: 1, epochs: 1, loss: 0.2, samplesPerSec: 10, etaSec: 0 });
+  assert.equal(info.best?.accuracy, 0.5);
+  assert.deepEqual(runs.history(run.id)!.events.map(label), ['start:mlm', 'mlm-1', 'mlm-2', 'mlm-3', 'mlm-eval', 'start', '1', '2', '3', '4', '5', 'eval', 'done']);
+  // Every notification carries the phase the run was in when it was sent.
+  const phases = seen.filter((p) => p.event?.event === 'step').map((p) => p.run.phase);
+  assert.deepEqual(phases, ['mlm', 'mlm', 'mlm', 'fine-tune', 'fine-tune', 'fine-tune', 'fine-tune', 'fine-tune']);
+});
+
+test('adapting first: a run cut short comes back from the journal in the phase it had reached', async () => {
+  const dir = join(scratch, 'journal-adapting');
+  const cut = new TrainingRuns({ notify: () => undefined, fineTune: adaptingEngine({ hold: new Promise(() => undefined) }), journal: new RunJournal(dir) });
+  const run = cut.start(adaptParams('adapting-cut', 2));
+  await new Promise((r) => setTimeout(r, 10));
+  const info = new TrainingRuns({ notify: () => undefined, journal: new RunJournal(dir) }).history(run.id)!.run;
+  assert.equal(info.status, 'interrupted');
+  assert.equal(info.phase, 'mlm');
+  assert.equal(info.progress?.step, 2);
+  assert.equal(info.progress?.totalSteps, 2);
+});
+
+test('adapting first: a resumed run keeps the finished masked-LM phase whole, and fine-tuning up to its checkpoint', async () => {
+  const runs = new TrainingRuns({ notify: () => undefined, fineTune: adaptingEngine({ steps: 1000 }) });
+  const p = adaptParams('adapted-resume', 4);
+  const run = runs.start(p);
+  await new Promise((r) => setTimeout(r, 30));
+  runs.stop();
+  await finished(runs);
+  assert.equal(runs.history(run.id)!.run.status, 'cancelled');
+  const checkpoint = join(p.request.outDir, 'checkpoints', 'step-2');
+  mkdirSync(checkpoint, { recursive: true });
+  writeFileSync(join(checkpoint, 'trainer_state.json'), '{}');
+
+  const resumed = runs.resume(run.id);
+  await new Promise((r) => setTimeout(r, 10));
+  runs.stop();
+  await finished(runs);
+  const events = runs.history(resumed.id)!.events;
+  // The adaptation (4 masked-LM steps, its held-out evaluation), fine-tuning steps 1 and 2, then the resumed run.
+  assert.deepEqual(events.slice(0, 9).map(label), ['start:mlm', 'mlm-1', 'mlm-2', 'mlm-3', 'mlm-4', 'mlm-eval', '1', '2', 'start']);
+  assert.equal(events.filter((e) => e.event === 'mlm-eval').length, 1, 'the resumed run did not adapt again');
+});
+
+test('adapting first: a run cut short while it adapted carries no masked-LM steps over; resumed, it adapts again', async () => {
+  const dir = join(scratch, 'journal-adapting-resume');
+  const p = adaptParams('adapting-cut-resume', 3);
+  const cut = new TrainingRuns({ notify: () => undefined, fineTune: adaptingEngine({ hold: new Promise(() => undefined) }), journal: new RunJournal(dir) }).start(p);
+  await new Promise((r) => setTimeout(r, 10));
+  rmSync(join(p.request.outDir, 'adapted'), { recursive: true, force: true }); // the server died before the adapted model was saved
+  const runs = new TrainingRuns({ notify: () => undefined, fineTune: adaptingEngine(), journal: new RunJournal(dir) });
+  const resumed = runs.resume(cut.id);
+  await finished(runs);
+  const events = runs.history(resumed.id)!.events;
+  assert.deepEqual(events.slice(0, 6).map(label), ['start:mlm', 'mlm-1', 'mlm-2', 'mlm-3', 'mlm-eval', 'start']);
+  assert.equal(runs.history(resumed.id)!.run.phase, 'fine-tune');
 });
