@@ -22,7 +22,7 @@ const tests = [
   ['the training settings have their documented defaults', async () => {
     const train = vscode.workspace.getConfiguration('bertWorkbench.train', folder('beta').uri);
     assert.equal(train.get('baseModel'), 'builtin:review-bert');
-    assert.equal(vscode.workspace.getConfiguration('bertWorkbench').get('model'), 'builtin:review-bert');
+    assert.equal(vscode.workspace.getConfiguration('bertWorkbench').get('model'), 'builtin:tiny-bert');
     assert.equal(train.get('epochs'), 3);
     assert.equal(train.get('learningRate'), 'auto');
     assert.equal(train.get('batchSize'), 32);
