@@ -6,13 +6,12 @@ import * as tf from '../server/engine/tf';
 import { initBackend, type BackendChoice } from '../server/engine/backend';
 import type { BertForSequenceClassification } from '../server/engine/bert';
 import { randomBatch, randomBert, type BertShape } from '../server/engine/random-bert';
-import { UserError } from '../server/engine/errors';
 import type { EncodedBatch } from '../server/engine/tokenizer';
 import { AdamW } from '../server/engine/train/optimizer';
 import { batchTensors, trainStep } from '../server/engine/train/step';
 import { chooseWorkerCount, DataParallelTrainer } from '../server/engine/train/parallel/workers';
 import type { CliCommand, CliValues } from './command';
-import { intOption, stringOption } from './options';
+import { UsageError, backendOption, intOption } from './options';
 import { mlmHeadParams } from '../server/engine/mlm/head';
 import { maskTokens } from '../server/engine/mlm/masking';
 import { maskedLMStep } from '../server/engine/mlm/pretrain';
@@ -91,6 +90,7 @@ export const benchCommand: CliCommand = {
     backend: { type: 'string' },
     workers: { type: 'string' },
   },
+  positionals: true,
   async run(values, positionals, out) {
     const settings = benchSettings(values, positionals);
     const backend = await initBackend(settings.backend);
@@ -102,7 +102,7 @@ export const benchCommand: CliCommand = {
 function benchSettings(values: CliValues, positionals: string[]): BenchSettings {
   const [mode, ...extra] = positionals;
   if ((mode !== 'train' && mode !== 'predict' && mode !== 'mlm') || extra.length > 0) {
-    throw new UserError({ kind: 'bad-argument', message: 'bench needs one mode: train, mlm or predict.', fix: 'Run "bench train", "bench mlm" or "bench predict".' });
+    throw new UsageError('bench needs one mode: train, mlm or predict.', 'Run "bench train", "bench mlm" or "bench predict".');
   }
   const int = (name: string, fallback: number, min: number, max: number) => intOption(values, name, min, max) ?? fallback;
   const shape = {
@@ -113,11 +113,7 @@ function benchSettings(values: CliValues, positionals: string[]): BenchSettings 
     vocab: int('vocab', 30522, 2, 1_000_000),
   };
   if (shape.hidden % shape.heads !== 0) {
-    throw new UserError({
-      kind: 'bad-argument',
-      message: `--hidden ${shape.hidden} is not a multiple of --heads ${shape.heads}.`,
-      fix: 'Give a hidden size that the number of heads divides.',
-    });
+    throw new UsageError(`--hidden ${shape.hidden} is not a multiple of --heads ${shape.heads}.`, 'Give a hidden size that the number of heads divides.');
   }
   return {
     mode,
@@ -126,7 +122,7 @@ function benchSettings(values: CliValues, positionals: string[]): BenchSettings 
     seqLen: int('seq-len', 128, 2, 512),
     steps: int('steps', 5, 1, 100_000),
     warmup: int('warmup', 1, 0, 100_000),
-    backend: (stringOption(values, 'backend') ?? 'auto') as BackendChoice,
+    backend: backendOption(values),
     workers: int('workers', 1, 0, 64),
   };
 }

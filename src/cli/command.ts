@@ -8,6 +8,10 @@ import type { ParseArgsConfig } from 'node:util';
 export type CliOptions = NonNullable<ParseArgsConfig['options']>;
 export type CliValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
+/**
+ * Where a command's output goes. With --json, stdout holds nothing but JSON objects, one a line;
+ * for people, user text in `result` and `log` is shown with control and bidi characters escaped.
+ */
 export interface CliOutput {
   /** `--json` was given: print machine-readable JSON only (one object per line). */
   readonly json: boolean;
@@ -17,6 +21,8 @@ export interface CliOutput {
   result(obj: object, human: string): void;
   /** A line for people (stderr with --json so stdout stays pure JSON). */
   log(line: string): void;
+  /** `warning: …` on stderr; with --json, a command that streams events also prints `{"event":"warning","message":…}`. */
+  warn(message: string): void;
 }
 
 export interface CliCommand {
@@ -24,6 +30,10 @@ export interface CliCommand {
   summary: string;
   usage: string;
   options: CliOptions;
+  /** It reads arguments that are not options (bench's mode); other commands refuse them. */
+  positionals?: boolean;
+  /** With --json it prints events as it works (train, pretrain), its result last. */
+  streams?: boolean;
   run(values: CliValues, positionals: string[], out: CliOutput): Promise<void>;
 }
 

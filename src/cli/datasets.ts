@@ -1,6 +1,7 @@
 /** `datasets`: list the files and folders in a workspace that look like labelled datasets. */
 import { discoverDatasets, type DatasetCandidate } from '../server/engine/data';
 import type { CliCommand } from './command';
+import { escapeForTerminal } from './echo';
 import { intOption, stringOption } from './options';
 
 export const datasetsCommand: CliCommand = {
@@ -27,15 +28,17 @@ export const datasetsCommand: CliCommand = {
 
 function table(datasets: DatasetCandidate[]): string {
   const header = ['path', 'format', 'rows', 'text', 'label', 'labels', 'splits'];
-  const rows = datasets.map((d) => [
-    d.kind === 'folder' ? `${d.relativePath}/` : d.relativePath,
-    d.format,
-    `${d.rowsExact ? '' : '~'}${d.rows.toLocaleString('en-US')}`,
-    d.textColumn,
-    d.labelColumn,
-    d.labels.slice(0, 6).join(',') + (d.labels.length > 6 ? ',…' : ''),
-    d.splits.join(','),
-  ]);
+  const rows = datasets.map((d) =>
+    [
+      d.kind === 'folder' ? `${d.relativePath}/` : d.relativePath,
+      d.format,
+      `${d.rowsExact ? '' : '~'}${d.rows.toLocaleString('en-US')}`,
+      d.textColumn,
+      d.labelColumn,
+      d.labels.slice(0, 6).join(',') + (d.labels.length > 6 ? ',…' : ''),
+      d.splits.join(','),
+    ].map(escapeForTerminal),
+  );
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
   return [header, ...rows].map((r) => r.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd()).join('\n');
 }

@@ -8,8 +8,9 @@ import { loadDataset, type DatasetOptions, type SplitName } from '../server/engi
 import { UserError } from '../server/engine/errors';
 import type { ClassificationMetrics } from '../server/engine/train/metrics';
 import type { CliCommand, CliValues } from './command';
+import { escapeForTerminal } from './echo';
 import { datasetOptions, inspectCommand } from './inspect';
-import { MODEL_LOADING_OPTIONS, intOption, modelLoading, numberOption, requiredString, stringOption } from './options';
+import { MODEL_LOADING_OPTIONS, choiceOption, intOption, modelLoading, numberOption, requiredString, stringOption } from './options';
 
 const SPLIT_CHOICES = ['test', 'validation', 'train', 'all'] as const;
 
@@ -45,23 +46,23 @@ export const evalCommand: CliCommand = {
     ...MODEL_LOADING_OPTIONS,
   },
   async run(values, _positionals, out) {
-    const split = stringOption(values, 'split');
-    if (split !== undefined && !(SPLIT_CHOICES as readonly string[]).includes(split)) {
-      throw new UserError({ kind: 'bad-argument', message: `--split must be one of ${SPLIT_CHOICES.join(', ')}, not "${split}".`, fix: 'Choose one of those.' });
-    }
+    const split = choiceOption(values, 'split', SPLIT_CHOICES);
     const maxLength = intOption(values, 'max-length', 2, 512);
+    const data = requiredString(values, 'data');
+    const dataOptions = datasetOptions(values);
     const classifier = await loadClassifier(requiredString(values, 'model'), {
       ...modelLoading(values),
     });
+    for (const warning of classifier.info.warnings) out.warn(warning);
     try {
       const { preprocessing } = classifier.loaded;
-      const dataset = await loadDataset(requiredString(values, 'data'), {
-        ...datasetOptions(values),
+      const dataset = await loadDataset(data, {
+        ...dataOptions,
         ...(preprocessing ? { clean: preprocessing.clean } : {}),
         labels: classifier.info.labels,
-        ...sameSplitAsTraining(preprocessing, requiredString(values, 'data')),
+        ...sameSplitAsTraining(preprocessing, data),
       });
-      const chosen = chooseSplit(dataset.splits, split as (typeof SPLIT_CHOICES)[number] | undefined);
+      const chosen = chooseSplit(dataset.splits, split);
       const examples = chosen.flatMap((s) => dataset.splits[s]);
       const metrics = classifier.evaluate(examples, { maxLength });
       const labels = classifier.info.labels;
@@ -169,7 +170,7 @@ function pct(x: number): string {
 }
 
 function formatErrors(cells: ReviewedRow[][][], suspects: ReviewedRow[], labels: string[]): string {
-  const line = (r: ReviewedRow) => `    ${r.file}:${r.line}  ${labels[r.predicted]} ${r.confidence.toFixed(3)}  ${r.text.length > 100 ? `${r.text.slice(0, 97)}…` : r.text}`;
+  const line = (r: ReviewedRow) => `    ${r.file}:${r.line}  ${labels[r.predicted]} ${r.confidence.toFixed(3)}  ${escapeForTerminal(r.text.length > 100 ? `${r.text.slice(0, 97)}…` : r.text)}`;
   const parts: string[] = [];
   cells.forEach((row, t) =>
     row.forEach((cell, p) => {
@@ -178,7 +179,7 @@ function formatErrors(cells: ReviewedRow[][][], suspects: ReviewedRow[], labels:
     }),
   );
   parts.push(`  possible label errors: ${suspects.length} rows (label given, then the model's class and confidence)`);
-  parts.push(...suspects.slice(0, 10).map((r) => `    ${r.file}:${r.line}  labelled ${labels[r.label]} (p ${r.labelProbability.toFixed(3)}), model says ${labels[r.predicted]} ${r.confidence.toFixed(3)}  ${r.text.slice(0, 80)}`));
+  parts.push(...suspects.slice(0, 10).map((r) => `    ${r.file}:${r.line}  labelled ${labels[r.label]} (p ${r.labelProbability.toFixed(3)}), model says ${labels[r.predicted]} ${r.confidence.toFixed(3)}  ${escapeForTerminal(r.text.slice(0, 80))}`));
   return ['Misclassified rows:', ...parts].join('\n');
 }
 

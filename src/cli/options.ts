@@ -1,7 +1,29 @@
-/** Reading CLI option values into typed, checked values. */
+/**
+ * Reading CLI option values into typed, checked values. A value that is missing, malformed or out
+ * of range is a UsageError: the command line itself is wrong (exit code 2), unlike a bad file or
+ * model, which is a UserError (exit code 1).
+ */
 import { UserError } from '../server/engine/errors';
-import type { BackendChoice } from '../server/engine/backend';
+import { BACKEND_CHOICES, type BackendChoice } from '../server/engine/backend';
 import type { CliOptions, CliValues } from './command';
+
+/** The command line is wrong: an unknown command or option, a missing or bad value. Exit code 2. */
+export class UsageError extends UserError {
+  constructor(message: string, fix?: string) {
+    super({ kind: 'bad-argument', message, fix });
+    this.name = 'UsageError';
+  }
+}
+
+/** Turns a UserError about an option's value, made by the engine, into a UsageError. */
+export function asUsage<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof UserError && !(e instanceof UsageError) && e.kind === 'bad-argument') throw new UsageError(e.message, e.fix);
+    throw e;
+  }
+}
 
 export function stringOption(values: CliValues, name: string): string | undefined {
   const v = values[name];
@@ -11,7 +33,7 @@ export function stringOption(values: CliValues, name: string): string | undefine
 export function requiredString(values: CliValues, name: string): string {
   const v = stringOption(values, name);
   if (v === undefined) {
-    throw new UserError({ kind: 'bad-argument', message: `--${name} is required.`, fix: `Add --${name} <value>.` });
+    throw new UsageError(`--${name} is required.`, `Add --${name} <value>.`);
   }
   return v;
 }
@@ -27,7 +49,7 @@ export function intOption(values: CliValues, name: string, min: number, max: num
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new UserError({ kind: 'bad-argument', message: `--${name} must be a whole number from ${min} to ${max}, not "${v}".`, fix: `Give --${name} a value in range.` });
+    throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, not "${v}".`, `Give --${name} a value in range.`);
   }
   return n;
 }
@@ -38,9 +60,16 @@ export function numberOption(values: CliValues, name: string, min: number, max: 
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isFinite(n) || n < min || n > max) {
-    throw new UserError({ kind: 'bad-argument', message: `--${name} must be a number from ${min} to ${max}, not "${v}".`, fix: `Give --${name} a value in range.` });
+    throw new UsageError(`--${name} must be a number from ${min} to ${max}, not "${v}".`, `Give --${name} a value in range.`);
   }
   return n;
+}
+
+/** A string option that must be one of `choices`. */
+export function choiceOption<T extends string>(values: CliValues, name: string, choices: readonly T[]): T | undefined {
+  const v = stringOption(values, name);
+  if (v === undefined || (choices as readonly string[]).includes(v)) return v as T | undefined;
+  throw new UsageError(`--${name} must be ${choices.slice(0, -1).join(', ')} or ${choices.at(-1)}, not "${v}".`, 'Choose one of those.');
 }
 
 /** The optimisation options that `train` and `pretrain` share (TrainSettings' names in kebab case). */
@@ -64,8 +93,12 @@ export const MODEL_LOADING_OPTIONS: CliOptions = {
 
 export function modelLoading(values: CliValues): { backend: BackendChoice; offline: boolean; cacheDir?: string } {
   return {
-    backend: (stringOption(values, 'backend') ?? 'auto') as BackendChoice,
+    backend: backendOption(values),
     offline: values.offline === true,
     cacheDir: stringOption(values, 'cache-dir'),
   };
+}
+
+export function backendOption(values: CliValues): BackendChoice {
+  return choiceOption(values, 'backend', BACKEND_CHOICES) ?? 'auto';
 }

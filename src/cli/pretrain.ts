@@ -3,7 +3,7 @@ import { pretrain, type PretrainSettings } from '../server/engine/mlm/pretrain';
 import type { TrainEvent } from '../server/engine/train/events';
 import { interruptSignal, type CliCommand, type CliOutput, type CliValues } from './command';
 import { datasetOptions, inspectCommand } from './inspect';
-import { MODEL_LOADING_OPTIONS, OPTIMIZER_OPTIONS, intOption, modelLoading, numberOption, requiredString, stringList, stringOption } from './options';
+import { MODEL_LOADING_OPTIONS, OPTIMIZER_OPTIONS, asUsage, intOption, modelLoading, numberOption, requiredString, stringList, stringOption } from './options';
 import { parseShape } from '../server/engine/mlm/new-model';
 
 export const pretrainCommand: CliCommand = {
@@ -46,10 +46,12 @@ the tokenizer files); give it to train as --model.`,
     overwrite: { type: 'boolean' },
     ...MODEL_LOADING_OPTIONS,
   },
+  streams: true,
   async run(values, _positionals, out) {
     const { backend, offline, cacheDir } = modelLoading(values);
     const data = stringList(values, 'data');
     if (data.length === 0) requiredString(values, 'data');
+    const shape = stringOption(values, 'shape');
     const result = await pretrain(
       {
         data,
@@ -61,12 +63,12 @@ the tokenizer files); give it to train as --model.`,
         hub: { offline, cacheDir },
         resume: values.resume === true,
         overwrite: values.overwrite === true,
-        shape: stringOption(values, 'shape') === undefined ? undefined : parseShape(stringOption(values, 'shape')!),
+        shape: shape === undefined ? undefined : asUsage(() => parseShape(shape)),
         vocabSize: intOption(values, 'vocab-size', 16, 1_000_000),
       },
       { onEvent: (e) => report(e, out), signal: interruptSignal(' and writing a checkpoint') },
     );
-    for (const warning of result.warnings) console.error(`warning: ${warning}`);
+    for (const warning of result.warnings) out.warn(warning);
     const m = result.maskedLM;
     out.result(
       { event: 'done', ...result, warnings: undefined, history: undefined },
@@ -93,6 +95,7 @@ function pretrainSettings(values: CliValues): Partial<PretrainSettings> {
 }
 
 function report(e: TrainEvent, out: CliOutput): void {
+  if (e.event === 'done') return; // the result is the done line, printed once by run()
   out.event(e);
   if (out.json) return;
   switch (e.event) {

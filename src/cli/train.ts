@@ -3,10 +3,9 @@ import { fineTune, type FineTuneEvent } from '../server/engine/fine-tune';
 import { formatSummary } from '../server/engine/data';
 import { formatLearningCheck } from '../server/engine/train/learning-check';
 import type { TrainSettings } from '../server/engine/train/trainer';
-import { UserError } from '../server/engine/errors';
 import { interruptSignal, type CliCommand, type CliOutput, type CliValues } from './command';
 import { datasetOptions, inspectCommand } from './inspect';
-import { MODEL_LOADING_OPTIONS, OPTIMIZER_OPTIONS, intOption, modelLoading, numberOption, requiredString, stringOption } from './options';
+import { MODEL_LOADING_OPTIONS, OPTIMIZER_OPTIONS, choiceOption, intOption, modelLoading, numberOption, requiredString } from './options';
 
 export const trainCommand: CliCommand = {
   name: 'train',
@@ -56,6 +55,7 @@ export const trainCommand: CliCommand = {
     workers: { type: 'string' },
     ...MODEL_LOADING_OPTIONS,
   },
+  streams: true,
   async run(values, _positionals, out) {
     const result = await fineTune(
       {
@@ -89,14 +89,8 @@ function loadingRequest(values: CliValues) {
 }
 
 function trainSettings(values: CliValues): Partial<TrainSettings> {
-  const metric = stringOption(values, 'metric');
-  if (metric !== undefined && !['accuracy', 'macroF1', 'loss'].includes(metric)) {
-    throw new UserError({ kind: 'bad-argument', message: `--metric must be accuracy, macroF1 or loss, not "${metric}".`, fix: 'Choose one of those.' });
-  }
-  const classWeights = stringOption(values, 'class-weights');
-  if (classWeights !== undefined && !['none', 'balanced'].includes(classWeights)) {
-    throw new UserError({ kind: 'bad-argument', message: `--class-weights must be none or balanced, not "${classWeights}".`, fix: 'Choose one of those.' });
-  }
+  const metric = choiceOption(values, 'metric', ['accuracy', 'macroF1', 'loss'] as const);
+  const classWeights = choiceOption(values, 'class-weights', ['none', 'balanced'] as const);
   const settings: Partial<TrainSettings> = {
     epochs: intOption(values, 'epochs', 1, 1000),
     maxSteps: intOption(values, 'max-steps', 1, 10_000_000),
@@ -108,8 +102,8 @@ function trainSettings(values: CliValues): Partial<TrainSettings> {
     warmupRatio: numberOption(values, 'warmup-ratio', 0, 1),
     earlyStoppingPatience: intOption(values, 'patience', 0, 1000),
     evalEverySteps: intOption(values, 'eval-steps', 1, 10_000_000),
-    metricForBest: metric as TrainSettings['metricForBest'] | undefined,
-    classWeights: classWeights as TrainSettings['classWeights'] | undefined,
+    metricForBest: metric,
+    classWeights,
     freeze: {
       embeddings: values['freeze-embeddings'] === true,
       layers: intOption(values, 'freeze-layers', 0, 1000) ?? 0,
@@ -120,6 +114,7 @@ function trainSettings(values: CliValues): Partial<TrainSettings> {
 }
 
 function report(e: FineTuneEvent, out: CliOutput): void {
+  if (e.event === 'done') return; // the result is the done line, printed once by run()
   out.event(e);
   if (out.json) return;
   switch (e.event) {

@@ -57,22 +57,22 @@ test('bench predict --json: the documented fields, no optimizer', () => {
   assertPositive(r, ['samplesPerSec', 'tokensPerSec', 'secPerStep', 'minSecPerStep', 'cpuSecPerStep', 'peakRssMB', 'numTensors']);
 });
 
-test('a bad shape is one clear line on stderr and exit code 1; with --json also a JSON error', () => {
+test('a bad shape is one clear line on stderr and exit code 2 (the command line is wrong); with --json also a JSON error', () => {
   const bad = cli('bench', 'train', '--hidden', '30', '--heads', '4');
-  assert.equal(bad.code, 1);
+  assert.equal(bad.code, 2);
   assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
   assert.match(bad.stderr, /^error: --hidden 30 is not a multiple of --heads 4\./);
   assert.doesNotMatch(bad.stderr, /\s+at /, 'no stack trace');
 
   const json = cli('bench', 'train', '--hidden', '30', '--heads', '4', '--json');
-  assert.equal(json.code, 1);
+  assert.equal(json.code, 2);
   assert.equal(JSON.parse(json.stdout).kind, 'bad-argument');
 
   const noMode = cli('bench', 'fly');
-  assert.equal(noMode.code, 1);
+  assert.equal(noMode.code, 2);
   assert.match(noMode.stderr, /^error: bench needs one mode: train, mlm or predict\./);
 
   const range = cli('bench', 'train', '--steps', '0');
-  assert.equal(range.code, 1);
+  assert.equal(range.code, 2);
   assert.match(range.stderr, /^error: --steps must be a whole number from 1/);
 });

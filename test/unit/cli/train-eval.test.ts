@@ -47,7 +47,7 @@ for (const format of ['csv', 'tsv', 'jsonl', 'json', 'parquet', 'split-folders',
   });
 }
 
-test('train refuses an existing model folder and bad settings with one line and exit code 1', () => {
+test('train refuses an existing model folder (exit 1) and bad settings (exit 2) with one line', () => {
   const out = join(scratch, 'model-csv');
   const again = cli('train', '--data', join(FIXTURES, 'sst2'), '--model', 'builtin:tiny-bert', '--out', out, '--max-steps', '1');
   assert.equal(again.code, 1);
@@ -55,6 +55,6 @@ test('train refuses an existing model folder and bad settings with one line and 
   assert.equal(again.stdout, '', 'it stops before reading the dataset');
   assert.equal(again.stderr.trim().split('\n').length, 1);
   const badLr = cli('train', '--data', join(FIXTURES, 'sst2'), '--model', 'builtin:tiny-bert', '--out', join(scratch, 'x'), '--lr', '5');
-  assert.equal(badLr.code, 1);
+  assert.equal(badLr.code, 2);
   assert.match(badLr.stderr, /--lr must be a number/);
 });

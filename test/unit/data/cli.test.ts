@@ -11,7 +11,7 @@ async function run(command: CliCommand, args: string[]): Promise<{ result: any; 
   const { values, positionals } = parseArgs({ args, options: { ...command.options, json: { type: 'boolean' } }, allowPositionals: true, strict: true });
   let result: any;
   let human = '';
-  const out: CliOutput = { json: true, event: () => {}, result: (obj, text) => ([result, human] = [obj, text]), log: () => {} };
+  const out: CliOutput = { json: true, event: () => {}, result: (obj, text) => ([result, human] = [obj, text]), log: () => {}, warn: () => {} };
   await command.run(values, positionals, out);
   return { result, human };
 }

@@ -64,15 +64,43 @@ export function sniffFormat(file: string, head: Buffer, delimiter?: string): Sni
   if (byName === 'json') return { format: firstChar === '[' ? 'json' : 'jsonl' };
   if (byName === undefined && firstChar === '[') return { format: 'json' };
   if (byName === undefined && firstChar === '{') return { format: 'jsonl' };
+  // A .txt file (or one without a data extension) whose lines no delimiter divides alike has no columns.
+  if (byName === undefined && delimiter === undefined && logicalLines(text).length > 0 && findDelimiter(text) === undefined) {
+    throw plainTextError(file);
+  }
   const chosen = delimiter ?? sniffDelimiter(text, byName === 'tsv' ? '\t' : ',');
   return { format: chosen === '\t' ? 'tsv' : 'csv', delimiter: chosen };
 }
+
+function plainTextError(file: string): UserError {
+  return new UserError({
+    kind: 'no-dataset',
+    file,
+    message: 'The file is plain text with no columns (no comma, tab, semicolon or | divides its lines into the same fields): this is not a labelled dataset.',
+    fix:
+      'A dataset gives each example a text and a label: a CSV with a header such as "text,label", JSON Lines such as {"text": "…", "label": "…"}, ' +
+      'or a folder of .txt files per label (pos/, neg/). To classify these lines use predict --file; to pre-train on them, pretrain --data.',
+  });
+}
+
+/** What a text file was expected to hold, for the error that refuses a binary one. */
+export interface TextExpectation {
+  /** "a text dataset": the file is binary, not that. */
+  what: string;
+  /** What to give instead. */
+  fix: string;
+}
+
+export const DATASET_TEXT: TextExpectation = {
+  what: 'a text dataset',
+  fix: 'Point --data at a CSV, TSV, JSON Lines, JSON or Parquet file, or a folder of .txt files.',
+};
 
 /**
  * Refuses files that are not UTF-8 text, judging by their first bytes: archives, spreadsheets,
  * UTF-16 and anything with NUL bytes.
  */
-export function assertText(file: string, head: Buffer): void {
+export function assertText(file: string, head: Buffer, expected: TextExpectation = DATASET_TEXT): void {
   const probe = head.subarray(0, BINARY_PROBE_BYTES);
   const utf16 = guessUtf16(probe);
   if (utf16) {
@@ -89,10 +117,8 @@ export function assertText(file: string, head: Buffer): void {
     throw new UserError({
       kind: 'binary-file',
       file,
-      message: `The file is binary${magic ? ` (${magic.what})` : ''}, not a text dataset.`,
-      fix:
-        magic?.fix ??
-        'Point --data at a CSV, TSV, JSON Lines, JSON or Parquet file, or a folder of .txt files.',
+      message: `The file is binary${magic ? ` (${magic.what})` : ''}, not ${expected.what}.`,
+      fix: magic?.fix ?? expected.fix,
     });
   }
 }
@@ -118,7 +144,7 @@ function binaryMagic(probe: Buffer): { what: string; fix?: string } | undefined 
   if (hex === '504b0304') {
     return {
       what: 'a ZIP archive, e.g. an Excel .xlsx workbook',
-      fix: 'Export the sheet as "CSV UTF-8", or unzip the archive and point --data at the data inside.',
+      fix: 'Export the sheet as "CSV UTF-8", or unzip the archive and use the data inside.',
     };
   }
   if (hex.startsWith('1f8b')) return { what: 'gzip-compressed', fix: 'Decompress it first (gunzip).' };
@@ -134,11 +160,16 @@ function binaryMagic(probe: Buffer): { what: string; fix?: string } | undefined 
  * (the extension's) when several do.
  */
 export function sniffDelimiter(sample: string, preferred: string): string {
+  return findDelimiter(sample, preferred) ?? preferred;
+}
+
+/** The delimiter that splits the first lines into the same number of fields (two or more), if one does. */
+export function findDelimiter(sample: string, preferred = ','): string | undefined {
   const lines = logicalLines(sample).slice(0, 50);
-  if (lines.length === 0) return preferred;
+  if (lines.length === 0) return undefined;
   const scores = [',', '\t', ';', '|'].map((delimiter) => ({ delimiter, ...consistency(lines, delimiter) }));
   const consistent = scores.filter((s) => s.fields > 1 && s.share >= 0.9);
-  if (consistent.length === 0) return preferred;
+  if (consistent.length === 0) return undefined;
   const best = Math.max(...consistent.map((s) => s.share));
   const top = consistent.filter((s) => s.share === best);
   return (top.find((s) => s.delimiter === preferred) ?? top[0]).delimiter;
