@@ -11,6 +11,11 @@
 //   node bench/run.mjs --no-sst2  without the time-to-accuracy run (needs ../shared/datasets/sst2)
 //   node bench/run.mjs --no-learning  without the accuracy table (random tiny-bert vs pre-trained
 //                                 builtin:review-bert vs review-bert adapted first; SST-2 and rt-polarity, 1 epoch)
+//   node bench/run.mjs --no-soak  without the two soaks in the language server (bench/soak-train.mjs:
+//                                 1,000 steps of builtin:tiny-bert, RSS and live tensors every 100;
+//                                 bench/soak-predict.mjs: 100,000 annotations with the LRU cache full;
+//                                 about 20 s and 30 s here). BENCH_DIST=<copy of dist> runs them on a copy.
+//   node bench/run.mjs --soak-only  the two soak rows alone
 //
 // PyTorch is measured "at its best" on one thread (see ../shared/docs/ENGINE-NOTES.md) by
 // ../shared/bench/torch_bert_train.py; its column is left empty when that script or torch is missing.
@@ -25,9 +30,11 @@ const cli = join(root, 'dist', 'cli.js');
 const torchScript = join(root, '..', 'shared', 'bench', 'torch_bert_train.py');
 const python = '/usr/bin/python3';
 const json = process.argv.includes('--json');
-const withData = !process.argv.includes('--no-data');
-const withSst2 = !process.argv.includes('--no-sst2');
-const withLearning = !process.argv.includes('--no-learning');
+const soakOnly = process.argv.includes('--soak-only');
+const withData = !soakOnly && !process.argv.includes('--no-data');
+const withSst2 = !soakOnly && !process.argv.includes('--no-sst2');
+const withLearning = !soakOnly && !process.argv.includes('--no-learning');
+const withSoak = soakOnly || !process.argv.includes('--no-soak');
 
 const L4_H256 = { layers: 4, hidden: 256, heads: 4, intermediate: 1024 };
 const BERT_BASE = { layers: 12, hidden: 768, heads: 12, intermediate: 3072 };
@@ -69,6 +76,14 @@ const LEARNING_CASES = ['sst2', 'rt-polarity'].flatMap((dataset) => [
 ]);
 /** Integrated Gradients for one 64-token line, L4/H256 (the hover's attributions; issue 13 asks < 0.5 s). */
 const EXPLAIN_CASE = { name: 'explain: IG, one 64-token line, L4/H256', mode: 'explain' };
+/**
+ * Soaks in the real language server (dist/server.js over LSP stdio, as the extension starts it):
+ * memory stays flat over a long training run and over a long stream of inline predictions.
+ */
+const SOAK_CASES = [
+  { name: 'soak: train tiny-bert 1,000 steps in the server', mode: 'soak-train', script: 'soak-train.mjs' },
+  { name: 'soak: predict 100,000 annotations, LRU cache full', mode: 'soak-predict', script: 'soak-predict.mjs' },
+];
 const DATA_CASE = { name: 'data: read+clean+split+count tokens', mode: 'data' };
 const INSPECT_CASE = { name: 'inspect: 200 MB CSV, 67 k distinct texts', mode: 'inspect' };
 
@@ -167,6 +182,23 @@ function learning(c) {
   }
 }
 
+/**
+ * A soak script: its JSON line, also when it exits 1 because a bound broke (its `problems` then say
+ * which, and the row fails).
+ */
+function soak(c) {
+  const result = spawnSync(process.execPath, [join(root, 'bench', c.script)], { cwd: root, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+  const lastLine = result.stdout?.trim().split('\n').pop() ?? '';
+  let raw;
+  try {
+    raw = JSON.parse(lastLine);
+  } catch {
+    return { error: (result.stderr || lastLine || String(result.error)).trim().split('\n').pop() };
+  }
+  if (!raw.ok) return { ...raw, error: raw.problems.join('; '), raw };
+  return { ...raw, raw };
+}
+
 function torchAvailable() {
   return existsSync(torchScript) && spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 }
@@ -206,6 +238,24 @@ function table(rows) {
       const pct = (x) => (x === undefined ? '-' : `${(100 * x).toFixed(1)}%`);
       return [c.name, '32×≤128', o.error ? 'failed' : `val ${pct(o.validation)} test ${pct(o.test)}`, o.error ? '' : `${o.totalSec} s total`, '', '', '', '', ''];
     }
+    if (c.mode === 'soak-train' || c.mode === 'soak-predict') {
+      const train = c.mode === 'soak-train';
+      const from = train ? `step ${o.first?.step}` : `${o.first?.annotations} (cache full)`;
+      const memory = !o.first
+        ? ''
+        : `RSS ${o.first.rssMB}→${o.last.rssMB} MB (max ${o.max.rssMB}), tensors ${o.first.numTensors}→${o.last.numTensors} (max ${o.max.numTensors}) from ${from}`;
+      return [
+        c.name,
+        train ? `${o.batch ?? 32}×≤64` : '16×≤128',
+        o.error ? 'failed' : train ? String(o.samplesPerSec) : `${o.annotationsPerSec} annotations/s`,
+        memory,
+        '',
+        o.max ? `${o.max.rssMB} MB` : '',
+        '',
+        '',
+        '',
+      ];
+    }
     if (c.mode === 'inspect' || c.mode === 'data') {
       const size = c.mode === 'inspect' ? `${o.rows} rows, ${o.kept} kept` : `${o.rows} rows, ${o.fileMB} MB`;
       const speed = c.mode === 'inspect' ? `${o.mbPerSec} MB/s` : `${o.samplesPerSec} rows/s`;
@@ -239,9 +289,10 @@ function table(rows) {
 }
 
 function main() {
-  if (!buildIfStale()) return 1;
-  const withTorch = torchAvailable();
-  if (!json && !withTorch) console.log(`(PyTorch column skipped: needs ${torchScript} and ${python} with torch)`);
+  // The soaks alone on a copy of dist/ (BENCH_DIST) leave dist/ as it is: a rebuild would pull it from under others.
+  if (!(soakOnly && process.env.BENCH_DIST) && !buildIfStale()) return 1;
+  const withTorch = !soakOnly && torchAvailable();
+  if (!json && !withTorch && !soakOnly) console.log(`(PyTorch column skipped: needs ${torchScript} and ${python} with torch)`);
   const rows = [];
   const torchByShape = new Map();
   const torchFor = (c) => {
@@ -249,7 +300,7 @@ function main() {
     if (!torchByShape.has(key)) torchByShape.set(key, pytorch(c));
     return torchByShape.get(key);
   };
-  for (const c of CASES) {
+  for (const c of soakOnly ? [] : CASES) {
     if (!json) console.error(`running ${c.name} ${c.batch}×${c.seq} …`);
     const row = { c, ours: ours(c), torch: withTorch && c.mode === 'train' ? torchFor(c) : undefined };
     rows.push(row);
@@ -261,7 +312,7 @@ function main() {
     rows.push(row);
     if (json) console.log(JSON.stringify({ case: SST2_CASE.name, ours: row.ours, reference: { huggingFaceSec: SST2_CASE.referenceSec } }));
   }
-  {
+  if (!soakOnly) {
     if (!json) console.error(`running ${EXPLAIN_CASE.name} …`);
     const row = { c: EXPLAIN_CASE, ours: explain(), torch: undefined };
     rows.push(row);
@@ -272,6 +323,12 @@ function main() {
     const row = { c, ours: learning(c), torch: undefined };
     rows.push(row);
     if (json) console.log(JSON.stringify({ case: c.name, ours: row.ours }));
+  }
+  for (const c of withSoak ? SOAK_CASES : []) {
+    if (!json) console.error(`running ${c.name} …`);
+    const row = { c, ours: soak(c), torch: undefined };
+    rows.push(row);
+    if (json) console.log(JSON.stringify({ case: c.name, ours: row.ours.raw ?? row.ours }));
   }
   if (withData) {
     if (!json) console.error(`running ${DATA_CASE.name} …`);

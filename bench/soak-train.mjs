@@ -3,22 +3,25 @@
 //
 //   node bench/soak-train.mjs [--steps 1000] [--every 100] [--max-rss-growth-mb 96] [--max-tensor-growth 0]
 //
-// Starts dist/server.js over stdio (bench/language-server.mjs), starts a run of builtin:tiny-bert
-// (`bertWorkbench/startRun`, batch 32, max length 64, an evaluation and checkpoint every 100 steps,
-// no early stopping) on a 32,000-row slice of ../shared/datasets/sst2/train.csv with its
-// validation.csv (the 200-row test/fixtures/datasets/sst2 when those are missing), and reads the
-// server's RSS and live TF.js tensors (`bertWorkbench/engineInfo`'s `memory`) before the run, after
-// each checkpoint of a multiple of 100 steps, and once the run is over. Prints one JSON line.
+// Starts dist/server.js over stdio (bench/language-server.mjs; $BENCH_DIST/server.js when set),
+// starts a run of builtin:tiny-bert (`bertWorkbench/startRun`, batch 32, max length 64, an
+// evaluation and checkpoint every 100 steps, no early stopping) on a 32,000-row slice of
+// ../shared/datasets/sst2/train.csv with its validation.csv (the 200-row
+// test/fixtures/datasets/sst2 when those are missing), and reads the server's RSS and live TF.js
+// tensors (`bertWorkbench/engineInfo`'s `memory`) before the run, after each checkpoint of a
+// multiple of 100 steps, and once the run is over. Prints one JSON line.
 //
 // Bounds, from the first sample (step 100, after warm-up) to the last (step 1,000): tensors may not
 // grow (a leak of one tensor a step would show 900) and RSS may grow by at most 96 MB (samples swing
-// by ±25 MB here with checkpoint buffers and GC timing; a leak of 100 KB a step breaks the bound);
+// by ±25 MB here with checkpoint buffers and GC timing, 291–336 MB over a 2,000-step run; a leak
+// of 100 KB a step breaks the bound);
 // and once the run is over the tensor count is back where it was before it. Exit 1 when one is broken.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { methods, startServer } from './language-server.mjs';
+import { distFolder, methods, startServer } from './language-server.mjs';
+import { fittedRise, round } from './samples.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const arg = (name, fallback) => {
@@ -43,7 +46,7 @@ function dataSlice(dir, rows) {
 }
 
 async function main() {
-  if (!existsSync(join(root, 'dist', 'server.js'))) return fail('dist/server.js is missing: run npm run build');
+  if (!existsSync(join(distFolder(root), 'server.js'))) return fail(`${join(distFolder(root), 'server.js')} is missing: run npm run build`);
   const scratch = mkdtempSync(join(tmpdir(), 'soak-train-'));
   const dataDir = join(scratch, 'data');
   mkdirSync(dataDir);
@@ -98,7 +101,11 @@ async function main() {
       after,
       first: { step: first.step, rssMB: first.rssMB, numTensors: first.numTensors },
       last: { step: last.step, rssMB: last.rssMB, numTensors: last.numTensors },
+      max: { rssMB: Math.max(...samples.map((x) => x.rssMB)), numTensors: Math.max(...samples.map((x) => x.numTensors)) },
+      min: { rssMB: Math.min(...samples.map((x) => x.rssMB)), numTensors: Math.min(...samples.map((x) => x.numTensors)) },
       growth,
+      // The least-squares line through the samples: its rise from the first to the last (GC timing swings single samples).
+      fittedGrowth: { rssMB: round(fittedRise(samples, 'step', 'rssMB')), tensors: round(fittedRise(samples, 'step', 'numTensors')) },
       bounds: { rssMB: MAX_RSS_GROWTH_MB, tensors: MAX_TENSOR_GROWTH, tensorsAfterRun: before.numTensors },
       ok: problems.length === 0,
       problems,
@@ -108,10 +115,6 @@ async function main() {
     await server.stop();
     rmSync(scratch, { recursive: true, force: true });
   }
-}
-
-function round(x) {
-  return Math.round(x * 10) / 10;
 }
 
 function fail(message) {

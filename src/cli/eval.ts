@@ -1,10 +1,10 @@
 /** `eval`: a model's accuracy, macro F1, per-class scores and confusion matrix on a labelled dataset. */
 import { writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { loadClassifier, type Classifier, type Preprocessing } from '../server/engine/classifier';
+import { loadClassifier, type Classifier } from '../server/engine/classifier';
 import { confusionRows, possibleLabelErrors, reviewedRowsCsv, type ReviewedRow, type RowToReview } from '../server/engine/explain/misclassified';
+import { sameSplitAsTraining } from '../server/engine/explain/review';
 import { reliability, saveThreshold, thresholdCurve, thresholdMetrics, type Reliability } from '../server/engine/train/calibration';
-import { loadDataset, type DatasetOptions, type SplitName } from '../server/engine/data';
+import { loadDataset, type SplitName } from '../server/engine/data';
 import { UserError } from '../server/engine/errors';
 import type { ClassificationMetrics } from '../server/engine/train/metrics';
 import type { CliCommand, CliValues } from './command';
@@ -76,16 +76,6 @@ export const evalCommand: CliCommand = {
     }
   },
 };
-
-/**
- * The data the model was fine-tuned on is split as it was then (same shares and seed), so that its
- * validation and test rows are the ones training held out; other data without splits is evaluated whole.
- */
-function sameSplitAsTraining(preprocessing: Preprocessing | undefined, data: string): DatasetOptions {
-  const split = preprocessing?.split;
-  if (!split || resolve(split.data) !== resolve(data)) return { validationSplit: 0, testSplit: 0 };
-  return { validationSplit: split.validationSplit, testSplit: split.testSplit, ...(split.seed !== undefined ? { seed: split.seed } : {}) };
-}
 
 function chooseSplit(splits: Record<SplitName, unknown[]>, asked?: (typeof SPLIT_CHOICES)[number]): SplitName[] {
   if (asked === 'all') return ['train', 'validation', 'test'];

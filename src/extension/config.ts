@@ -36,6 +36,8 @@ export interface TrainingDefaults {
   seed: number;
   /** Data-parallel worker threads for the engine; 0: as many as the machine can spare. */
   workers: number;
+  /** The largest CSV/TSV row the dataset reader holds, in bytes. */
+  maxRowBytes: number;
 }
 
 export class Config {
@@ -78,6 +80,7 @@ export class Config {
       patience: int('earlyStoppingPatience', 2, 0, 1000),
       seed: int('seed', 42, 0, 2 ** 31 - 1),
       workers: int('workers', 0, 0, 16),
+      maxRowBytes: int('maxRowMB', 8, 1, 256) * 2 ** 20,
     };
   }
 

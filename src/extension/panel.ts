@@ -12,12 +12,17 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { reviewedRowsCsv } from '../server/engine/explain/misclassified';
 import {
   engineInfo,
   type HostToPanelMessage,
   type PanelToHostMessage,
   panelToHostTypes,
+  reviewRows,
   RUN_ID_PATTERN,
+  runCalibration,
+  type RunReview,
+  saveThreshold,
 } from '../shared/protocol';
 import { PANEL_STRINGS } from '../shared/panel-strings';
 import type { Ctx } from './ctx';
@@ -30,6 +35,8 @@ export class TrainingPanel implements vscode.Disposable {
 
   private readonly disposables: vscode.Disposable[] = [];
   private disposed = false;
+  /** The reviews sent to the page, by run: a row it asks to open must be one of them. */
+  private readonly reviews = new Map<string, RunReview>();
 
   /** Reveals the panel (creating it the first time), showing `runId` when given. */
   static show(ctx: Ctx, runId?: string, column = vscode.ViewColumn.Active): void {
@@ -102,7 +109,80 @@ export class TrainingPanel implements vscode.Disposable {
         return;
       case 'exportCsv':
         return this.exportCsv(message.runId);
+      case 'review':
+        return this.review(message.runId);
+      case 'openRow':
+        return this.openRow(message.runId, message.file, message.line);
+      case 'exportLabelErrors':
+        return this.exportLabelErrors(message.runId);
+      case 'saveThreshold':
+        return this.saveThreshold(message.runId, message.threshold);
     }
+  }
+
+  /** A finished run's rows and calibration, computed by the language server (the first time, it predicts the held-out rows). */
+  private async review(runId: string): Promise<void> {
+    if (!vscode.workspace.isTrusted) return;
+    const client = await this.ctx.languageClient();
+    await Promise.all([
+      client.sendRequest(reviewRows, { runId }).then(
+        (review) => {
+          this.reviews.set(runId, review);
+          for (const old of [...this.reviews.keys()].slice(0, -4)) this.reviews.delete(old);
+          this.post({ type: 'review', review });
+        },
+        (error: unknown) => this.post({ type: 'reviewUnavailable', runId, part: 'rows', reason: describeError(error) }),
+      ),
+      client.sendRequest(runCalibration, { runId }).then(
+        (calibration) => this.post({ type: 'calibration', calibration }),
+        (error: unknown) => this.post({ type: 'reviewUnavailable', runId, part: 'calibration', reason: describeError(error) }),
+      ),
+    ]);
+  }
+
+  /** Opens the dataset file at a reviewed row, beside the panel, with the row's line selected. */
+  private async openRow(runId: string, file: string, line: number): Promise<void> {
+    const review = this.reviews.get(runId);
+    const rows = review ? [...review.cells.flat().flatMap((cell) => cell.rows), ...review.possibleLabelErrors] : [];
+    if (!rows.some((row) => row.file === file && row.line === line)) {
+      this.ctx.outputChannel.appendLine(`Training panel: ${file}:${line} is not a reviewed row of run ${runId}`);
+      return;
+    }
+    const document = await vscode.workspace.openTextDocument(vscode.Uri.file(file));
+    const index = Math.min(line, document.lineCount) - 1;
+    const range = document.lineAt(index).range;
+    const column = this.panel.viewColumn === vscode.ViewColumn.One ? vscode.ViewColumn.Two : vscode.ViewColumn.One;
+    const editor = await vscode.window.showTextDocument(document, { viewColumn: column, selection: new vscode.Selection(range.start, range.end), preview: true });
+    editor.revealRange(range, vscode.TextEditorRevealType.InCenterIfOutsideViewport);
+  }
+
+  /** The run's possible label errors as CSV, where the user says (proposed: the run's model folder). */
+  private async exportLabelErrors(runId: string): Promise<void> {
+    const review = this.reviews.get(runId) ?? (await (await this.ctx.languageClient()).sendRequest(reviewRows, { runId }));
+    const history = await this.ctx.training.history(runId);
+    const folder = history && fs.existsSync(history.run.outDir) ? history.run.outDir : undefined;
+    const target = await vscode.window.showSaveDialog({
+      ...(folder ? { defaultUri: vscode.Uri.file(path.join(folder, 'possible-label-errors.csv')) } : {}),
+      filters: { CSV: ['csv'] },
+      title: vscode.l10n.t('Export the Possible Label Errors'),
+    });
+    if (!target) return;
+    await vscode.workspace.fs.writeFile(target, new TextEncoder().encode(reviewedRowsCsv(review.possibleLabelErrors, review.labels)));
+    void vscode.window.showInformationMessage(vscode.l10n.t('BERT: {0} possible label errors saved to {1}.', review.possibleLabelErrors.length, vscode.workspace.asRelativePath(target)));
+  }
+
+  /** Keeps a two-class decision threshold in the run's model; the editor's predictions of that model follow it. */
+  private async saveThreshold(runId: string, threshold: number): Promise<void> {
+    const client = await this.ctx.languageClient();
+    const calibration = await client.sendRequest(saveThreshold, { runId, threshold });
+    this.post({ type: 'calibration', calibration });
+    const history = await this.ctx.training.history(runId);
+    const active = this.ctx.activeModel.current;
+    // The annotations and hovers of this model predict again, with the threshold.
+    if (history && active && path.resolve(active.ref) === path.resolve(history.run.outDir)) await this.ctx.activeModel.set(active);
+    void vscode.window.showInformationMessage(
+      vscode.l10n.t('BERT: the model now predicts "{0}" from probability {1} on.', calibration.labels[1] ?? '', threshold.toFixed(2)),
+    );
   }
 
   /** The run list, then the history of `runId` (or of the newest run). */
@@ -180,7 +260,7 @@ function webviewOptions(ctx: Ctx): vscode.WebviewOptions & vscode.WebviewPanelOp
 /** A message from the page, or undefined when it is not one the panel sends (unknown type, bad run id). */
 export function parsePanelMessage(raw: unknown): PanelToHostMessage | undefined {
   if (typeof raw !== 'object' || raw === null) return undefined;
-  const { type, runId } = raw as { type?: unknown; runId?: unknown };
+  const { type, runId, file, line, threshold } = raw as { type?: unknown; runId?: unknown; file?: unknown; line?: unknown; threshold?: unknown };
   const known = panelToHostTypes.find((name) => name === type);
   const validRun = typeof runId === 'string' && RUN_ID_PATTERN.test(runId);
   switch (known) {
@@ -190,6 +270,12 @@ export function parsePanelMessage(raw: unknown): PanelToHostMessage | undefined 
       return { type: known };
     case 'ready':
       return validRun ? { type: known, runId: runId as string } : { type: known };
+    case 'openRow':
+      return validRun && typeof file === 'string' && path.isAbsolute(file) && Number.isInteger(line) && (line as number) >= 1
+        ? { type: known, runId: runId as string, file, line: line as number }
+        : undefined;
+    case 'saveThreshold':
+      return validRun && typeof threshold === 'number' && threshold > 0 && threshold < 1 ? { type: known, runId: runId as string, threshold } : undefined;
     default:
       return validRun ? { type: known, runId: runId as string } : undefined;
   }
@@ -279,6 +365,41 @@ function renderPage(webview: vscode.Webview, extensionUri: vscode.Uri): string {
       <div class="table-wrap"><table id="per-class" aria-label="${t('Per-class metrics')}"></table></div>
     </div>
     <p id="test-result" class="muted" hidden></p>
+    <div id="review" class="review" hidden>
+      <h3 id="cell-title"></h3>
+      <p id="review-status" class="muted" role="status" aria-live="polite"></p>
+      <div class="table-wrap"><table id="cell-rows" class="rows" aria-labelledby="cell-title"></table></div>
+    </div>
+  </section>
+
+  <section id="label-errors-section" class="label-errors" aria-labelledby="label-errors-title" hidden>
+    <div class="section-title">
+      <h2 id="label-errors-title">${t('Possible label errors')}</h2>
+      <button id="export-label-errors" type="button" class="secondary" aria-label="${t('Export the possible label errors as CSV')}">${t('Export CSV')}</button>
+    </div>
+    <p id="label-errors-caption" class="muted"></p>
+    <div class="table-wrap"><table id="label-errors" class="rows" aria-labelledby="label-errors-title"></table></div>
+  </section>
+
+  <section id="calibration-section" class="calibration" aria-labelledby="calibration-title" hidden>
+    <h2 id="calibration-title">${t('Calibration')}</h2>
+    <p id="calibration-summary"></p>
+    <div class="calibration-grid">
+      <figure class="card">
+        <figcaption id="reliability-title">${t('Reliability diagram (validation): accuracy against confidence')}</figcaption>
+        <div class="chart"><canvas id="reliability-chart" data-points="0" role="img" aria-labelledby="reliability-title"></canvas></div>
+      </figure>
+      <div id="threshold" class="threshold" hidden>
+        <label id="threshold-label" for="threshold-input"></label>
+        <div class="threshold-input">
+          <input id="threshold-input" type="range" min="0.05" max="0.95" step="0.05" value="0.5">
+          <output id="threshold-value" for="threshold-input"></output>
+        </div>
+        <p id="threshold-metrics" aria-live="polite"></p>
+        <p id="threshold-saved" class="muted"></p>
+        <button id="save-threshold" type="button">${t('Save Threshold')}</button>
+      </div>
+    </div>
   </section>
 
   <section class="details">

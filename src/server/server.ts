@@ -18,7 +18,9 @@ import { chooseWorkerCount } from './engine/train/parallel/workers';
 import { DEFAULT_SETTINGS } from './engine/train/trainer';
 import { isUserError } from './engine/errors';
 import * as tf from './engine/tf';
+import { loadClassifier } from './engine/classifier';
 import { ClassifierCache } from './models';
+import { registerReview } from './review';
 import { registerPredictions } from './predictions';
 import { registerTraining } from './training/register';
 import {
@@ -48,6 +50,11 @@ connection.onRequest(predict, (params) => answer(() => predictTexts(params)));
 connection.onRequest(engineInfo, (params) => answer(() => describeEngine(params)));
 registerPredictions(connection, (model) => startBackend().then(() => classifiers.get(model)));
 const training = registerTraining(connection, { settings: () => options, startBackend });
+registerReview(connection, {
+  history: (runId) => training.history(runId),
+  load: (modelDir) => startBackend().then(() => loadClassifier(modelDir, { backend: options.backend, cacheDir: options.cacheDir })),
+  modelChanged: (modelDir) => classifiers.forget(modelDir),
+});
 connection.onShutdown(async () => {
   await training.shutdown();
   classifiers.dispose();

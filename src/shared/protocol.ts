@@ -13,6 +13,8 @@ import type { DatasetCandidate, DatasetSummary } from '../server/engine/data';
 import { describeUserError, type UserError } from '../server/engine/errors';
 import type { FineTuneEvent, FineTuneRequest } from '../server/engine/fine-tune';
 import type { LearningCheck, TrainPhase } from '../server/engine/train/events';
+import type { ReviewedRow } from '../server/engine/explain/misclassified';
+import type { Calibration, Reliability, ReliabilityBin, ThresholdMetrics } from '../server/engine/train/calibration';
 import type { RunStatus } from './run-status';
 
 export type { ClassifierInfo, Prediction, LearningCheck, TrainPhase };
@@ -119,6 +121,8 @@ export interface InspectDatasetParams {
   path: string;
   textColumn?: string;
   labelColumn?: string;
+  /** The largest CSV/TSV row to read, in bytes (the engine's default: 8 MB). */
+  maxRowBytes?: number;
 }
 
 /**
@@ -316,6 +320,60 @@ export interface ExplainParams {
  */
 export const explainText = new RequestType<ExplainParams, Explanation, void>('bertWorkbench/explain');
 
+// ---- reviewing a finished run: its rows and its calibration (extension ⇄ language server) ------
+
+export type { ReviewedRow, Calibration, Reliability, ReliabilityBin, ThresholdMetrics };
+
+/** At most this many rows of one confusion-matrix cell travel to the panel (the most confident). */
+export const REVIEW_ROWS_PER_CELL = 200;
+
+export interface ReviewCell {
+  /** Every row of the cell; `rows` holds the first `REVIEW_ROWS_PER_CELL`, most confident first. */
+  count: number;
+  rows: ReviewedRow[];
+}
+
+export interface RunReview {
+  runId: string;
+  /** The classes, in the model's order (`ReviewedRow.label` and `.predicted` index them). */
+  labels: string[];
+  /** The splits predicted (`validation`, `test`: the rows training held out) and their rows. */
+  splits: Record<string, number>;
+  /** cells[t][p]: rows labelled t that the run's saved model predicts p (its most probable class). */
+  cells: ReviewCell[][];
+  /** Every possible label error, most doubtful first (confident learning, Northcutt et al. 2021). */
+  possibleLabelErrors: ReviewedRow[];
+}
+
+/**
+ * The validation and test rows of a finished run, predicted by its saved model (its data re-read
+ * as training split it): the rows of each confusion-matrix cell and the possible label errors.
+ * Computed on first request and kept per run.
+ */
+export const reviewRows = new RequestType<{ runId: string }, RunReview, void>('bertWorkbench/reviewRows');
+
+export interface RunCalibration {
+  runId: string;
+  labels: string[];
+  /** The model's calibration.json (temperature, reliability before and after, a saved threshold); absent for models without one. */
+  calibration?: Calibration;
+  /**
+   * Two classes: precision, recall and F1 of the second class when it is predicted from probability
+   * 0.05, 0.10, …, 0.95 on, on the validation rows with the probabilities predictions show.
+   */
+  thresholdCurve?: ThresholdMetrics[];
+  /** Why there is no curve although there are two classes (e.g. the dataset was moved). */
+  curveProblem?: string;
+}
+
+export const runCalibration = new RequestType<{ runId: string }, RunCalibration, void>('bertWorkbench/runCalibration');
+
+/**
+ * Two classes: keeps `threshold` in the run's model's calibration.json (none: back to the most
+ * probable class); the server reloads the model, so predictions use it from then on.
+ */
+export const saveThreshold = new RequestType<{ runId: string; threshold?: number }, RunCalibration, void>('bertWorkbench/saveThreshold');
+
 // ---- extension ⇄ training panel (webview postMessage) -----------------------------------------
 
 /** What the panel shows about the engine. */
@@ -334,7 +392,13 @@ export type HostToPanelMessage =
   /** Show this run from its first event (replaces what is shown). */
   | { type: 'history'; history: RunHistory }
   /** A run changed; the panel applies it when it shows that run, and follows a new run. */
-  | ({ type: 'runEvent' } & RunEventParams);
+  | ({ type: 'runEvent' } & RunEventParams)
+  /** The rows of a finished run's confusion-matrix cells and its possible label errors (after a `review`). */
+  | { type: 'review'; review: RunReview }
+  /** Its calibration and, for two classes, the threshold curve (after a `review` or a `saveThreshold`). */
+  | { type: 'calibration'; calibration: RunCalibration }
+  /** What could not be computed for that run, and why. */
+  | { type: 'reviewUnavailable'; runId: string; part: 'rows' | 'calibration'; reason: string };
 
 export type PanelToHostMessage =
   /** The panel's script has loaded and listens; `runId` is the run it showed before (its saved state). */
@@ -345,7 +409,15 @@ export type PanelToHostMessage =
   | { type: 'stop'; runId: string }
   | { type: 'resume'; runId: string }
   | { type: 'openModelFolder'; runId: string }
-  | { type: 'exportCsv'; runId: string };
+  | { type: 'exportCsv'; runId: string }
+  /** Asks for the rows and the calibration of a finished run (answered with `review` and `calibration`). */
+  | { type: 'review'; runId: string }
+  /** Opens the dataset file at a reviewed row's line (one the host sent in a `review`). */
+  | { type: 'openRow'; runId: string; file: string; line: number }
+  /** Saves the run's possible label errors as CSV (a save dialog, proposing the model folder). */
+  | { type: 'exportLabelErrors'; runId: string }
+  /** Two classes: keeps this decision threshold in the run's model (calibration.json). */
+  | { type: 'saveThreshold'; runId: string; threshold: number };
 
 export const panelToHostTypes: readonly PanelToHostMessage['type'][] = [
   'ready',
@@ -355,4 +427,8 @@ export const panelToHostTypes: readonly PanelToHostMessage['type'][] = [
   'resume',
   'openModelFolder',
   'exportCsv',
+  'review',
+  'openRow',
+  'exportLabelErrors',
+  'saveThreshold',
 ];

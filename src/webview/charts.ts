@@ -20,6 +20,7 @@ import {
   Tooltip,
 } from 'chart.js';
 import type { FineTuneEvent } from '../server/engine/fine-tune';
+import type { ReliabilityBin } from '../server/engine/train/calibration';
 import { type ChartId, EventPoints } from './points';
 import { t } from './strings';
 
@@ -98,26 +99,7 @@ export class TrainingCharts {
   }
 
   private applyTheme(): void {
-    const css = getComputedStyle(document.body);
-    const color = (name: string, fallback: string) => css.getPropertyValue(name).trim() || fallback;
-    const foreground = color('--vscode-foreground', '#888');
-    const grid = color('--vscode-editorWidget-border', 'rgba(128,128,128,0.3)');
-    for (const chart of this.all) {
-      for (const dataset of chart.data.datasets) {
-        const { colorName, alpha } = dataset as ThemedDataset;
-        const line = color(`--vscode-charts-${colorName}`, FALLBACK_COLORS[colorName]);
-        dataset.borderColor = withAlpha(line, alpha);
-        dataset.backgroundColor = withAlpha(line, alpha);
-      }
-      for (const scale of Object.values(chart.options.scales ?? {})) {
-        if (!scale) continue;
-        scale.ticks = { ...scale.ticks, color: foreground };
-        scale.grid = { ...scale.grid, color: grid };
-        if ('title' in scale && scale.title) scale.title.color = foreground;
-      }
-      if (chart.options.plugins?.legend?.labels) chart.options.plugins.legend.labels.color = foreground;
-      chart.update('none');
-    }
+    applyTheme(this.all);
   }
 
   private bestMarkerPlugin(): Plugin<'line'> {
@@ -140,6 +122,62 @@ export class TrainingCharts {
         ctx.restore();
       },
     };
+  }
+}
+
+/**
+ * The reliability diagram of a finished run's calibration: for each bin of the top probability with
+ * examples in it, the share right (y) against the mean confidence (x), before and after temperature
+ * scaling, with the diagonal of a perfectly calibrated model. Its canvas has `data-points` and
+ * `data-series` like the training charts.
+ */
+export class ReliabilityChart {
+  private readonly chart: LineChart;
+
+  constructor(canvasId: string) {
+    const diagonal = { ...series('perfect', t('perfectly calibrated'), 'yellow', 1, 0.6), borderDash: [4, 4] };
+    this.chart = lineChart(canvasId, [diagonal, series('before', t('before temperature'), 'orange', 2, 1, 3), series('after', t('after temperature'), 'blue', 2, 1, 3)], t('confidence'), undefined, { min: 0, max: 1 });
+    const x = this.chart.options.scales?.x;
+    if (x) Object.assign(x, { max: 1, suggestedMax: undefined });
+    const y = this.chart.options.scales?.y;
+    if (y && 'title' in y) y.title = { display: true, text: t('accuracy') };
+    applyTheme([this.chart]);
+    new MutationObserver(() => applyTheme([this.chart])).observe(document.body, { attributeFilter: ['class'] });
+  }
+
+  /** Shows the bins (undefined: empties the chart). */
+  show(bins: { before: ReliabilityBin[]; after: ReliabilityBin[] } | undefined): void {
+    const points = (list: ReliabilityBin[]) => list.filter((b) => b.count > 0).map((b) => ({ x: b.confidence, y: b.accuracy }));
+    const [perfect, before, after] = this.chart.data.datasets;
+    perfect.data = bins ? [{ x: 0, y: 0 }, { x: 1, y: 1 }] : [];
+    before.data = bins ? points(bins.before) : [];
+    after.data = bins ? points(bins.after) : [];
+    exposeCounts(this.chart);
+    this.chart.update('none');
+  }
+}
+
+/** Colours from the VS Code theme, for the lines, the axes and the legend. */
+function applyTheme(charts: LineChart[]): void {
+  const css = getComputedStyle(document.body);
+  const color = (name: string, fallback: string) => css.getPropertyValue(name).trim() || fallback;
+  const foreground = color('--vscode-foreground', '#888');
+  const grid = color('--vscode-editorWidget-border', 'rgba(128,128,128,0.3)');
+  for (const chart of charts) {
+    for (const dataset of chart.data.datasets) {
+      const { colorName, alpha } = dataset as ThemedDataset;
+      const line = color(`--vscode-charts-${colorName}`, FALLBACK_COLORS[colorName]);
+      dataset.borderColor = withAlpha(line, alpha);
+      dataset.backgroundColor = withAlpha(line, alpha);
+    }
+    for (const scale of Object.values(chart.options.scales ?? {})) {
+      if (!scale) continue;
+      scale.ticks = { ...scale.ticks, color: foreground };
+      scale.grid = { ...scale.grid, color: grid };
+      if ('title' in scale && scale.title) scale.title.color = foreground;
+    }
+    if (chart.options.plugins?.legend?.labels) chart.options.plugins.legend.labels.color = foreground;
+    chart.update('none');
   }
 }
 

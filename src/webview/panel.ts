@@ -13,15 +13,18 @@
  * learn: the notice #learning shows why and what may help), `data-phase` (`mlm` while the run adapts its base model
  * to the dataset's text, `fine-tune` after; empty for none yet) and `data-mlm-events` (the masked-LM events shown:
  * such a run has the #mlm-card chart). Each chart canvas has `data-points` and `data-series` (see charts.ts).
+ * A finished run's review (review.ts) adds `data-review`, `data-calibration`, `data-cell` and `data-threshold`.
  */
 import type { FineTuneEvent } from '../server/engine/fine-tune';
 import type { LearningAdvice } from '../server/engine/train/events';
 import type { ClassificationMetrics } from '../server/engine/train/metrics';
-import type { HostToPanelMessage, PanelEngineState, PanelToHostMessage, RunHistory, RunInfo } from '../shared/protocol';
+import type { HostToPanelMessage, PanelEngineState, PanelToHostMessage, RunCalibration, RunHistory, RunInfo, RunReview } from '../shared/protocol';
 import { isMaskedLMEvent } from '../shared/run-events';
 import { activeRunStatuses, resumableRunStatuses } from '../shared/run-status';
 import { TrainingCharts } from './charts';
+import { button, element, paragraph } from './dom';
 import { duration, pct, t } from './strings';
+import { RunReviewView } from './review';
 import { renderConfusion, renderDataset, renderPerClass } from './tables';
 
 interface VsCodeApi {
@@ -33,6 +36,8 @@ declare function acquireVsCodeApi(): VsCodeApi;
 
 const vscode = acquireVsCodeApi();
 const charts = new TrainingCharts();
+/** The rows behind the confusion matrix, the possible label errors and the calibration of a finished run (review.ts). */
+const reviewView = new RunReviewView((message) => vscode.postMessage(message));
 const runs = new Map<string, RunInfo>();
 /**
  * The run on show, how many of its events have been applied (of them, how many validation evaluations
@@ -64,11 +69,18 @@ function receive(message: HostToPanelMessage): void {
       return showHistory(message.history);
     case 'runEvent':
       return applyRunEvent(message.run, message.event, message.index);
+    case 'review':
+      return reviewView.showReview(message.review);
+    case 'calibration':
+      return reviewView.showCalibration(message.calibration);
+    case 'reviewUnavailable':
+      return reviewView.unavailable(message.runId, message.part, message.reason);
   }
 }
 
 function showHistory({ run, events }: RunHistory): void {
   shown = { run, events: 0, evals: 0, maskedLM: 0 };
+  reviewView.reset(run.id);
   runs.set(run.id, run);
   vscode.setState({ runId: run.id });
   charts.clear();
@@ -147,7 +159,7 @@ function applyEvent(event: FineTuneEvent): void {
 
 function showEvaluation(metrics: ClassificationMetrics, step: number, epoch: number): void {
   element('eval-caption').textContent = t('Validation at step {0} (epoch {1})', step, epoch.toFixed(2));
-  renderConfusion(element<HTMLTableElement>('confusion'), metrics);
+  renderConfusion(element<HTMLTableElement>('confusion'), metrics, (trueClass, predicted) => reviewView.selectCell(trueClass, predicted));
   renderPerClass(element<HTMLTableElement>('per-class'), metrics);
 }
 
@@ -188,6 +200,8 @@ function renderRun(run: RunInfo | undefined): void {
   button('resume').hidden = !(run && resumableRunStatuses.includes(run.status));
   button('open-folder').disabled = !run || run.status === 'preparing' || run.status === 'failed';
   button('export-csv').disabled = !shown || shown.events === 0;
+  // A run that ended with a saved model (it had an evaluation): its rows and calibration are reviewed.
+  if (ended && shown?.run.id === run.id && run.status !== 'failed' && run.best) reviewView.request(run.id);
 }
 
 /**
@@ -347,6 +361,20 @@ function parseHostMessage(data: unknown): HostToPanelMessage | undefined {
       const h = m.history as Partial<RunHistory> | undefined;
       return h && isRun(h.run) && Array.isArray(h.events) && h.events.every(isEvent) ? { type: m.type, history: h as RunHistory } : undefined;
     }
+    case 'review': {
+      const r = m.review as Partial<RunReview> | undefined;
+      return r && typeof r.runId === 'string' && isStrings(r.labels) && Array.isArray(r.cells) && Array.isArray(r.possibleLabelErrors) && typeof r.splits === 'object'
+        ? { type: m.type, review: r as RunReview }
+        : undefined;
+    }
+    case 'calibration': {
+      const c = m.calibration as Partial<RunCalibration> | undefined;
+      return c && typeof c.runId === 'string' && isStrings(c.labels) ? { type: m.type, calibration: c as RunCalibration } : undefined;
+    }
+    case 'reviewUnavailable':
+      return typeof m.runId === 'string' && (m.part === 'rows' || m.part === 'calibration') && typeof m.reason === 'string'
+        ? { type: m.type, runId: m.runId, part: m.part, reason: m.reason }
+        : undefined;
     case 'runEvent':
       return isRun(m.run) && (m.event === undefined || isEvent(m.event)) && (m.index === undefined || typeof m.index === 'number')
         ? { type: m.type, run: m.run, event: m.event, index: m.index }
@@ -365,25 +393,12 @@ function isEvent(value: unknown): value is FineTuneEvent {
   return typeof value === 'object' && value !== null && typeof (value as { event?: unknown }).event === 'string';
 }
 
+function isStrings(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string');
+}
+
 function isEngineState(value: unknown): value is PanelEngineState {
   if (typeof value !== 'object' || value === null) return false;
   const { backend, model, labels } = value as Record<string, unknown>;
   return typeof backend === 'string' && typeof model === 'string' && Array.isArray(labels) && labels.every((label) => typeof label === 'string');
-}
-
-function paragraph(text: string, className: string): HTMLParagraphElement {
-  const p = document.createElement('p');
-  p.textContent = text;
-  p.className = className;
-  return p;
-}
-
-function button(id: string): HTMLButtonElement {
-  return element<HTMLButtonElement>(id);
-}
-
-function element<T extends HTMLElement = HTMLElement>(id: string): T {
-  const found = document.getElementById(id);
-  if (!found) throw new Error(`the panel's page has no #${id}`);
-  return found as T;
 }

@@ -5,9 +5,14 @@
  */
 import type { DatasetSummary } from '../server/engine/data';
 import type { ClassificationMetrics } from '../server/engine/train/metrics';
+import { paragraph, tableBody as body, tableCell as cell, tableHead as head } from './dom';
 import { pct, t } from './strings';
 
-export function renderConfusion(table: HTMLTableElement, metrics: ClassificationMetrics): void {
+/**
+ * The confusion matrix; with `onSelect`, each count is a button (click or Enter) that chooses its
+ * cell, to list the rows behind it.
+ */
+export function renderConfusion(table: HTMLTableElement, metrics: ClassificationMetrics, onSelect?: (trueClass: number, predicted: number) => void): void {
   const labels = Object.keys(metrics.perClass);
   const max = Math.max(1, ...metrics.confusion.flat());
   table.replaceChildren(
@@ -17,8 +22,18 @@ export function renderConfusion(table: HTMLTableElement, metrics: Classification
         const tr = document.createElement('tr');
         tr.append(cell('th', labels[i], 'row'));
         row.forEach((count, j) => {
-          const td = cell('td', String(count));
+          const td = cell('td', onSelect ? '' : String(count));
           td.classList.add('heat', i === j ? 'diagonal' : 'off-diagonal');
+          if (onSelect) {
+            const choose = document.createElement('button');
+            choose.type = 'button';
+            choose.className = 'cell';
+            choose.textContent = String(count);
+            Object.assign(choose.dataset, { true: String(i), predicted: String(j), count: String(count) });
+            choose.setAttribute('aria-label', t('True "{0}", predicted "{1}": {2} rows. Show them', labels[i], labels[j], count));
+            choose.addEventListener('click', () => onSelect(i, j));
+            td.append(choose);
+          }
           // A custom property set through the CSSOM: allowed by the page's CSP, unlike a style attribute.
           td.style.setProperty('--share', String(count / max));
           td.title = `${labels[i]} → ${labels[j]}: ${count}`;
@@ -58,37 +73,9 @@ export function renderDataset(container: HTMLElement, s: DatasetSummary): void {
   container.replaceChildren(...lines.map((line) => paragraph(line)), wrap, ...warnings);
 }
 
-function head(titles: string[]): HTMLTableSectionElement {
-  const thead = document.createElement('thead');
-  const tr = document.createElement('tr');
-  tr.append(...titles.map((title) => cell('th', title, 'col')));
-  thead.append(tr);
-  return thead;
-}
-
-function body(rows: HTMLTableRowElement[]): HTMLTableSectionElement {
-  const tbody = document.createElement('tbody');
-  tbody.append(...rows);
-  return tbody;
-}
-
 function row(values: string[], className?: string): HTMLTableRowElement {
   const tr = document.createElement('tr');
   if (className) tr.className = className;
   tr.append(cell('th', values[0], 'row'), ...values.slice(1).map((v) => cell('td', v)));
   return tr;
-}
-
-function cell(tag: 'th' | 'td', text: string, scope?: 'row' | 'col'): HTMLTableCellElement {
-  const element = document.createElement(tag);
-  element.textContent = text;
-  if (scope) element.scope = scope;
-  return element;
-}
-
-function paragraph(text: string, className?: string): HTMLParagraphElement {
-  const p = document.createElement('p');
-  p.textContent = text;
-  if (className) p.className = className;
-  return p;
 }

@@ -106,6 +106,88 @@ describe('Fine-tuning in VS Code', () => {
   );
 
   test(
+    'the finished run reviewed: a confusion-matrix cell (Enter) lists its rows, a row opens the dataset at its line; label errors to CSV; calibration and a saved threshold',
+    { timeout: 120_000 },
+    step('review', async () => {
+      const panel = workbench.webview();
+      await waitForPage(async () => (await attr('body', 'data-review')) === 'ready' && (await attr('body', 'data-calibration')) === 'ready', 60_000, 'the review of the finished run');
+
+      // A cell with rows (off the diagonal when one has any), chosen from the keyboard.
+      const cells = await panel.locator('#confusion button.cell').evaluateAll((buttons) => buttons.map((b) => ({ t: b.dataset.true, p: b.dataset.predicted, count: Number(b.dataset.count) })));
+      assert.equal(cells.length, 4, 'every cell of the 2×2 matrix is a button');
+      const rows = panel.locator('#cell-rows tbody tr');
+      // The matrix is the last validation's; the rows are the saved model's on validation and test: try the cells in turn.
+      const candidates = [...cells.filter((c) => c.t !== c.p), ...cells.filter((c) => c.t === c.p)].filter((c) => c.count > 0);
+      for (const chosen of candidates) {
+        const cellButton = panel.locator(`#confusion button.cell[data-true="${chosen.t}"][data-predicted="${chosen.p}"]`);
+        await cellButton.focus();
+        await cellButton.press('Enter');
+        await waitForPage(async () => (await attr('body', 'data-cell')) === `${chosen.t},${chosen.p}` && (await panel.locator('#review-status').innerText()) !== '', 15_000, 'the cell chosen');
+        if ((await rows.count()) > 0) break;
+      }
+      assert.ok((await rows.count()) > 0, 'a cell with rows');
+      assert.match(await panel.locator('#cell-title').innerText(), /^True "(negative|positive)", predicted "(negative|positive)"$/);
+      assert.match(await panel.locator('#review-status').innerText(), /^\d+ rows of the saved model's validation and test predictions, most confident first/);
+      const confidences = (await panel.locator('#cell-rows tbody tr td:nth-child(3)').allInnerTexts()).map((c) => parseFloat(c));
+      assert.deepEqual(confidences, [...confidences].sort((a, b) => b - a), 'most confident first');
+      assert.ok((await panel.locator('#cell-rows tbody tr td:nth-child(2)').allInnerTexts()).every((split) => ['validation', 'test'].includes(split)));
+      await workbench.screenshot('panel-cell-rows');
+
+      // A row (the last one listed: rarely the file's first lines) opens reviews.csv at its line.
+      const open = rows.last().locator('button.link');
+      const line = Number(await open.getAttribute('data-line'));
+      const text = await rows.last().locator('td.text').getAttribute('title');
+      assert.match(await open.innerText(), new RegExp(`^reviews\\.csv:${line}$`));
+      await open.click();
+      const editor = workbench.page.locator('.editor-instance .monaco-editor[data-uri$="reviews.csv"]');
+      await editor.waitFor({ timeout: 15_000 });
+      const cursor = workbench.page.locator('.statusbar-item', { hasText: /Ln \d+, Col \d+/ }).first();
+      await waitForPage(async () => new RegExp(`Ln ${line}, Col \\d+`).test(await cursor.innerText()), 15_000, `the cursor on line ${line}`);
+      await editor.locator('.selected-text').first().waitFor({ timeout: 10_000 }); // the row's line is selected
+      const fileLine = readFileSync(datasetFile, 'utf8').split('\n')[line - 1];
+      assert.ok(fileLine.includes(text.slice(0, 15)), `line ${line} of reviews.csv holds the row: ${fileLine}`);
+      await workbench.screenshot('dataset-at-row');
+
+      // Possible label errors, exported as CSV into the model folder (the save dialog's proposal).
+      assert.equal(await panel.locator('#label-errors-section').isVisible(), true);
+      const caption = await panel.locator('#label-errors-caption').innerText();
+      const [, suspects, heldOut] = caption.match(/^(\d+) of the (\d+) validation and test rows, most doubtful first/) ?? [];
+      assert.ok(Number(heldOut) > 200 && Number(heldOut) <= 240, `about 10% + 10% of 1,200 rows, held out by training: ${caption}`);
+      if (Number(suspects) > 0) {
+        await panel.locator('#export-label-errors').click();
+        const path = workbench.page.locator('.quick-input-widget input.input');
+        await waitForPage(async () => (await path.inputValue()).endsWith('possible-label-errors.csv'), 15_000, 'the save dialog');
+        await path.focus();
+        await workbench.page.keyboard.press('Enter');
+        const csv = join(seen.firstOutDir, 'possible-label-errors.csv');
+        await waitFor(() => existsSync(csv), 15_000, 'the label errors CSV');
+        const lines = readFileSync(csv, 'utf8').trim().split(/\r?\n/);
+        assert.equal(lines[0], 'file,line,split,text,label,predicted,confidence,label_probability');
+        assert.ok(lines.length - 1 >= Number(suspects), 'every possible label error is in the CSV');
+      }
+
+      // Calibration: the reliability diagram before and after the temperature, and the threshold picker (two classes).
+      assert.match(await panel.locator('#calibration-summary').innerText(), /^Temperature \d+\.\d{2}, fitted on \d+ validation rows: expected calibration error [\d.]+% before, [\d.]+% after; NLL /);
+      const reliability = JSON.parse(await attr('#reliability-chart', 'data-series'));
+      assert.ok(reliability.perfect === 2 && reliability.before >= 1 && reliability.after >= 1, JSON.stringify(reliability));
+      assert.equal(await panel.locator('#threshold').isVisible(), true);
+      // From the keyboard: Home (0.05), then 13 steps of 0.05 to the right.
+      const picker = panel.locator('#threshold-input');
+      await picker.focus();
+      await picker.press('Home');
+      for (let i = 0; i < 13; i++) await picker.press('ArrowRight');
+      await waitForPage(async () => (await attr('body', 'data-threshold')) === '0.7', 5_000, 'the picker at 0.7');
+      assert.match(await panel.locator('#threshold-metrics').innerText(), /^On the validation rows: precision [\d.]+%, recall [\d.]+%, F1 [\d.]+% of "positive"; accuracy [\d.]+%$/);
+      await workbench.screenshot('panel-calibration');
+      await panel.locator('#save-threshold').click();
+      const calibrationFile = join(seen.firstOutDir, 'calibration.json');
+      await waitFor(() => JSON.parse(readFileSync(calibrationFile, 'utf8')).threshold === 0.7, 15_000, 'the threshold in calibration.json');
+      await waitForPage(async () => (await panel.locator('#threshold-saved').innerText()) === 'Saved: "positive" from probability 0.7 on.', 15_000, 'the panel to say it is saved');
+      await workbench.notification(/BERT: the model now predicts "positive" from probability 0\.70 on/, 15_000);
+    }),
+  );
+
+  test(
     'Stop mid-run (the panel button): the run ends cancelled with the best weights kept, and is listed apart from the first',
     { timeout: 120_000 },
     step('stop', async () => {

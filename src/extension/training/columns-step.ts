@@ -12,7 +12,9 @@ import { problemOf, showProblem } from './problems';
 import { BACK, pick } from './quick-input';
 
 interface ColumnsItem extends vscode.QuickPickItem {
-  action: 'confirm' | 'text' | 'label';
+  action: 'confirm' | 'text' | 'label' | 'warning';
+  /** For a warning item: the whole note, which the item's one line may cut. */
+  warning?: string;
 }
 
 export async function confirmColumns(state: FlowState, canGoBack: boolean): Promise<StepResult> {
@@ -28,6 +30,10 @@ export async function confirmColumns(state: FlowState, canGoBack: boolean): Prom
     });
     if (answer === undefined || answer === BACK) return answer;
     if (answer.action === 'confirm') return 'next';
+    if (answer.action === 'warning') {
+      await vscode.window.showWarningMessage(answer.warning!, { modal: true });
+      continue;
+    }
     const column = await pickColumn(summary, answer.action);
     if (column === undefined) continue;
     const previous = { textColumn: state.textColumn ?? summary.columns.text, labelColumn: state.labelColumn ?? summary.columns.label };
@@ -42,7 +48,7 @@ export async function inspect(state: FlowState): Promise<boolean> {
   const client = await state.ctx.languageClient();
   const options = { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('BERT: reading {0}…', vscode.workspace.asRelativePath(state.data!)) };
   try {
-    const params = { path: state.data!, textColumn: state.textColumn, labelColumn: state.labelColumn };
+    const params = { path: state.data!, textColumn: state.textColumn, labelColumn: state.labelColumn, maxRowBytes: state.settings.maxRowBytes };
     state.summary = (await vscode.window.withProgress(options, () => client.sendRequest(inspectDataset, params))).summary;
     return true;
   } catch (error) {
@@ -62,13 +68,16 @@ function columnsItems(s: DatasetSummary): ColumnsItem[] {
       ? vscode.l10n.t('$(check) Use the texts of each label folder')
       : vscode.l10n.t('$(check) Use text column "{0}" and label column "{1}"', s.columns.text, s.columns.label),
     description: vscode.l10n.t('{0} labels', s.id2label.length),
-    detail: [vscode.l10n.t('labels (training examples): {0}', counts), splits, ...s.warnings.map((w) => `⚠ ${w}`)].join(' — '),
+    detail: [vscode.l10n.t('labels (training examples): {0}', counts), splits].join(' — '),
   };
-  if (s.format === 'folder') return [confirm];
+  // Each note of the summary as an item of its own, after the choices (the engine's text); picking one shows it whole.
+  const warnings = s.warnings.map((w): ColumnsItem => ({ action: 'warning', label: `$(warning) ${w}`, warning: w }));
+  if (s.format === 'folder') return [confirm, ...warnings];
   return [
     confirm,
     { action: 'text', label: vscode.l10n.t('$(edit) Change the text column…'), description: s.columns.text },
     { action: 'label', label: vscode.l10n.t('$(edit) Change the label column…'), description: s.columns.label },
+    ...warnings,
   ];
 }
 

@@ -26,7 +26,7 @@ export function startParams(plan: TrainingPlan, config: Config): StartRunParams 
   const s = plan.settings;
   const request: FineTuneRequest = {
     data: plan.data,
-    dataset: { textColumn: plan.textColumn, labelColumn: plan.labelColumn, validationSplit: s.validationSplit, seed: s.seed },
+    dataset: { textColumn: plan.textColumn, labelColumn: plan.labelColumn, validationSplit: s.validationSplit, seed: s.seed, maxRowBytes: s.maxRowBytes },
     model: plan.model,
     outDir: plan.outDir ?? newModelFolder(plan, config),
     settings: {

@@ -26,6 +26,7 @@ export type UserErrorKind =
   | 'field-count'
   | 'bad-json'
   | 'missing-column'
+  | 'duplicate-column'
   | 'empty-label'
   | 'single-class'
   | 'unknown-label'

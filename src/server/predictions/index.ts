@@ -9,7 +9,7 @@
  */
 import { statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Connection, LSPErrorCodes, ResponseError } from 'vscode-languageserver/node';
+import { type Connection, LSPErrorCodes, RequestType0, ResponseError } from 'vscode-languageserver/node';
 import { isUserError } from '../engine/errors';
 import type { Classifier } from '../models';
 import {
@@ -20,16 +20,42 @@ import {
   type InlinePredictParams,
   predictInline,
 } from '../../shared/protocol';
-import { CancelledError, PredictionScheduler } from './scheduler';
+import { CancelledError, PredictionScheduler, type SchedulerStats } from './scheduler';
 import { ExplanationCancelled } from '../engine/explain/integrated-gradients';
 
 const PRIORITIES = ['visible', 'nearby'];
+
+/** One prediction queue's figures: its model and length limit, its counters, and its cache's fill. */
+export interface PredictionQueueStats extends SchedulerStats {
+  modelRef: string;
+  maxLength: number | null;
+  cacheSize: number;
+  cacheCapacity: number;
+}
+
+/**
+ * Read-only figures of the inline prediction queues of the classifiers loaded now, for the predict
+ * soak (bench/soak-predict.mjs: that the cache is full, that every text was run through the model).
+ * Not part of the extension's protocol: nothing in the extension asks it.
+ */
+export const predictionStats = new RequestType0<{ queues: PredictionQueueStats[] }, void>('bertWorkbench/predictionStats');
 
 /** `classifierFor` loads (once) the classifier a request names, after starting the backend. */
 export function registerPredictions(connection: Connection, classifierFor: (modelRef: string) => Promise<Classifier>): void {
   const schedulers = new WeakMap<Classifier, Map<number, PredictionScheduler<InlinePrediction>>>();
   const models = new WeakMap<Classifier, InlineModelInfo>();
+  /** Every queue made; its scheduler held weakly (a classifier the model cache lets go takes its queues with it). */
+  const queues = new Set<{ modelRef: string; maxLength: number | undefined; scheduler: WeakRef<PredictionScheduler<InlinePrediction>> }>();
   answerExplanations(connection, classifierFor);
+  connection.onRequest(predictionStats, () => {
+    const live: PredictionQueueStats[] = [];
+    for (const queue of queues) {
+      const scheduler = queue.scheduler.deref();
+      if (!scheduler) queues.delete(queue);
+      else live.push({ modelRef: queue.modelRef, maxLength: queue.maxLength ?? null, ...scheduler.stats, cacheSize: scheduler.cached.size, cacheCapacity: scheduler.cached.capacity });
+    }
+    return { queues: live };
+  });
 
   const schedulerFor = (classifier: Classifier, maxLength: number | undefined) => {
     let byLength = schedulers.get(classifier);
@@ -42,6 +68,7 @@ export function registerPredictions(connection: Connection, classifierFor: (mode
         return predictions.map(({ label, probs }) => ({ label, probs }));
       });
       byLength.set(key, scheduler);
+      queues.add({ modelRef: classifier.info.modelRef, maxLength, scheduler: new WeakRef(scheduler) });
     }
     return scheduler;
   };

@@ -100,6 +100,11 @@ export class PredictionScheduler<P> {
     return this.jobs.size;
   }
 
+  /** Predictions cached now, and the most the cache keeps (for the soak benchmark). */
+  get cached(): { size: number; capacity: number } {
+    return { size: this.cache.size, capacity: this.cache.capacity };
+  }
+
   private async pump(): Promise<void> {
     if (this.pumping) return;
     this.pumping = true;

@@ -23,6 +23,7 @@ import {
   type ModelChoicesParams,
   resumeRun,
   runEvent,
+  type RunHistory,
   runHistory,
   type ServerInitOptions,
   startRun,
@@ -46,7 +47,7 @@ const SHUTDOWN_GRACE_MS = 1500;
 /** The model the extension fine-tunes (and predicts with) when nothing else is chosen: its vocabulary counts the tokens. */
 const DEFAULT_MODEL = 'builtin:review-bert';
 
-export function registerTraining(connection: Connection, options: TrainingServerOptions): { shutdown(): Promise<void> } {
+export function registerTraining(connection: Connection, options: TrainingServerOptions): { shutdown(): Promise<void>; history(runId: string): RunHistory | undefined } {
   const problems = new DatasetProblems(connection, (path, datasetOptions) => loadDataset(path, datasetOptions));
   let runs: TrainingRuns | undefined;
   const getRuns = () => (runs ??= createRuns(connection, options, problems));
@@ -78,6 +79,7 @@ export function registerTraining(connection: Connection, options: TrainingServer
   connection.onInitialized(() => void getRuns());
 
   return {
+    history: (runId) => getRuns().history(runId),
     async shutdown() {
       problems.dispose();
       await runs?.shutdown(SHUTDOWN_GRACE_MS);
@@ -110,7 +112,7 @@ function withServerDefaults(request: FineTuneRequest, settings: ServerInitOption
 }
 
 async function inspect(params: InspectDatasetParams, problems: DatasetProblems) {
-  const datasetOptions: DatasetOptions = { textColumn: params.textColumn, labelColumn: params.labelColumn };
+  const datasetOptions: DatasetOptions = { textColumn: params.textColumn, labelColumn: params.labelColumn, maxRowBytes: params.maxRowBytes };
   try {
     const dataset = await loadDataset(params.path, datasetOptions);
     problems.clear(params.path);

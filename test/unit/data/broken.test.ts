@@ -37,6 +37,8 @@ const CASES: [string, UserErrorKind, string, number | undefined][] = [
   ['missing-comma.json', 'bad-json', 'missing-comma.json', 3],
   ['unterminated.json', 'bad-json', 'unterminated.json', 3],
   ['no-label-column.csv', 'missing-column', 'no-label-column.csv', 1],
+  ['duplicate-header.csv', 'duplicate-column', 'duplicate-header.csv', 1],
+  ['one-object.json', 'bad-json', 'one-object.json', 1],
   ['empty-label.csv', 'empty-label', 'empty-label.csv', 4],
   ['null-label.jsonl', 'empty-label', 'null-label.jsonl', 2],
   ['list-label.jsonl', 'unknown-label', 'list-label.jsonl', 2],
@@ -77,6 +79,8 @@ test('the messages name what was found and what was expected', async () => {
   assert.match((await failure(join(BROKEN, 'no-label-column.csv'))).message, /"id", "review"/);
   assert.match((await failure(join(BROKEN, 'field-count.csv'))).message, /3 fields but the header \(line 1\) has 2/);
   assert.match((await failure(join(BROKEN, 'unknown-label'))).message, /"neutral"/);
+  assert.match((await failure(join(BROKEN, 'duplicate-header.csv'))).message, /"text" twice \(columns 1 and 2\)/);
+  assert.match((await failure(join(BROKEN, 'one-object.json'))).message, /one JSON object, not a list of examples/);
   assert.match((await failure(join(BROKEN, 'empty-label.csv'))).describe(), /empty-label\.csv:4: Line 4 has a text but no label/);
 });
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { loadDataset } from '../../../src/server/engine/data';
 import { sniffDelimiter, sniffFormat } from '../../../src/server/engine/data/sniff';
 import { looksLikeHeader } from '../../../src/server/engine/data/formats/csv';
+import type { UserError } from '../../../src/server/engine/errors';
 import { tempDir, write } from './helpers';
 
 const rowsOf = async (name: string, content: string, options = {}) => {
@@ -72,4 +73,64 @@ test('header: false reads the first row as data', async () => {
   const { ds, rows } = await rowsOf('nohead.tsv', 'text\tlabel\na\tpos\nb\tneg\n', { header: false, labelColumn: 'column_2' });
   assert.equal(ds.report.rowsRead, 3);
   assert.deepEqual(rows.map((r) => r.text), ['text', 'a', 'b']);
+});
+
+// ---- duplicated column names (issue "Hardening", item 4) ---------------------------------------
+
+test('a column name used twice in the header is an error naming the column, both positions and the fix', async () => {
+  const file = write(join(tempDir(), 'twice.csv'), 'text,text\ngreat film,pos\nbad film,neg\nfine,pos\n');
+  await assert.rejects(loadDataset(file), (e: UserError) => {
+    assert.equal(e.kind, 'duplicate-column');
+    assert.equal(e.file, file);
+    assert.equal(e.line, 1);
+    assert.match(e.message, /"text" twice \(columns 1 and 2\)/);
+    assert.match(e.fix ?? '', /[Rr]ename one of them/);
+    return true;
+  });
+});
+
+test('a repeated column that is neither the text nor the label is read, with a note', async () => {
+  const { ds } = await rowsOf('notes.tsv', 'text\tnote\tlabel\tnote\ngreat film\tx\tpos\ty\nbad film\tx\tneg\ty\n');
+  assert.deepEqual([ds.textColumn, ds.labelColumn], ['text', 'label']);
+  assert.match(ds.report.warnings.join('\n'), /notes\.tsv:1: the header names "note" twice \(columns 2 and 4\)/);
+});
+
+// ---- a field over the row-size limit (issue "Hardening", item 8) --------------------------------
+
+const NINE_MB = 'x'.repeat(9 << 20);
+
+test('a closed field over the 8 MB row limit names the limit, the line and how to raise it', async () => {
+  const file = write(join(tempDir(), 'long.csv'), `text,label\nshort,pos\n"${NINE_MB}",neg\nfine,pos\n`);
+  await assert.rejects(loadDataset(file), (e: UserError) => {
+    assert.equal(e.kind, 'too-large');
+    assert.equal(e.line, 3);
+    assert.doesNotMatch(e.message, /quote/);
+    assert.match(e.message, /line 3 .*9\.0 MB.*over the 8 MB limit/);
+    assert.match(e.fix ?? '', /--max-row-mb/);
+    return true;
+  });
+});
+
+test('maxRowBytes raises the limit', async () => {
+  const file = write(join(tempDir(), 'long.csv'), `text,label\nshort,pos\n"${NINE_MB}",neg\nfine,pos\n`);
+  const ds = await loadDataset(file, { maxRowBytes: 16 << 20, validationSplit: 0, testSplit: 0, clean: { whitespace: false } });
+  assert.equal(ds.splits.train.find((e) => e.line === 3)?.text.length, 9 << 20);
+});
+
+test('a quote never closed is still reported as such when it runs past the limit', async () => {
+  const file = write(join(tempDir(), 'runaway.csv'), `text,label\nshort,pos\n"${NINE_MB},neg\nfine,pos\n`);
+  await assert.rejects(loadDataset(file), (e: UserError) => e.kind === 'unclosed-quote' && e.line === 3 && /never closed/.test(e.message));
+});
+
+test('over the limit: the field and its lines are named, through CRLF and earlier multi-line rows; a stray quote is a quote error', async () => {
+  const long = 'y'.repeat(1500);
+  const crlf = write(join(tempDir(), 'crlf.csv'), `label,text\r\npos,"one\r\ntwo"\r\nneg,"a\r\n${long}\r\nb"\r\npos,fine\r\n`);
+  await assert.rejects(loadDataset(crlf, { maxRowBytes: 1024 }), (e: UserError) => {
+    assert.equal(e.kind, 'too-large');
+    assert.equal(e.line, 4);
+    assert.match(e.message, /has a field of 2 KB \(field 2, lines 4–6\), over the 1 KB limit/);
+    return true;
+  });
+  const stray = write(join(tempDir(), 'stray.csv'), `text,label\n"${long}\nmore"oops,neg\nfine,pos\n`);
+  await assert.rejects(loadDataset(stray, { maxRowBytes: 1024 }), (e: UserError) => e.kind === 'unclosed-quote' && e.line === 2 && /line 3/.test(e.message));
 });

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { cleanText, DEFAULT_CLEAN, loadDataset } from '../../../src/server/engine/data';
+import { UserError } from '../../../src/server/engine/errors';
 import { examplesBySplit, FIXTURES, readFixtureCsv, SPLIT_NAMES, tempDir, toDelimited, write, writeAs, type SplitRows } from './helpers';
 
 const DATASETS = ['sst2', 'sst5', 'rt-polarity'];
@@ -98,4 +99,36 @@ test('JSON array rows carry the line their object starts on', async () => {
   const ds = await loadDataset(path);
   const lines = ds.splits.validation.map((e) => e.line).sort((a, b) => a - b);
   assert.deepEqual(lines.slice(0, 3), [2, 6, 10]); // JSON.stringify(…, null, 2): 4 lines per object
+});
+
+// ---- a JSON file holding one object (issue "Hardening", item 4) ---------------------------------
+
+const oneObject = async (name: string, content: string): Promise<UserError> => {
+  const file = write(join(tempDir(), name), content);
+  try {
+    await loadDataset(file);
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    assert.equal(e.file, file);
+    return e;
+  }
+  assert.fail(`${name} was read without an error`);
+};
+
+test('a .json file holding one object is an error saying so and what form is expected', async () => {
+  for (const content of ['{"text": "great film", "label": "pos"}\n', '{\n  "text": "great film",\n  "label": "pos"\n}\n']) {
+    const e = await oneObject('one.json', content);
+    assert.equal(e.kind, 'bad-json');
+    assert.equal(e.line, 1);
+    assert.match(e.message, /holds one JSON object, not a list of examples/);
+    assert.match(e.fix ?? '', /array of objects.*JSON Lines/);
+  }
+});
+
+test('one object whose key holds the rows: the error names the key and the rows in it', async () => {
+  const rows = [{ text: 'great film', label: 'pos' }, { text: 'bad film', label: 'neg' }, { text: 'fine', label: 'pos' }];
+  const e = await oneObject('wrapped.json', JSON.stringify({ version: 2, data: rows }, null, 2));
+  assert.equal(e.kind, 'bad-json');
+  assert.match(e.message, /"data" holds a list of 3 objects/);
+  assert.match(e.fix ?? '', /"data"/);
 });

@@ -26,6 +26,7 @@ const defaults: TrainingDefaults = {
   patience: 2,
   seed: 42,
   workers: 0,
+  maxRowBytes: 8 * 2 ** 20,
 };
 
 /** The two things startParams asks the configuration: where models go, and the Hub settings. */
@@ -43,7 +44,7 @@ test('the defaults: the built-in pre-trained model, fine-tuned with no adaptatio
   assert.equal(title, 'reviews · review-bert');
   assert.equal(request.model, 'builtin:review-bert');
   assert.equal(request.data, '/data/reviews.csv');
-  assert.deepEqual(request.dataset, { textColumn: 'text', labelColumn: 'label', validationSplit: 0.1, seed: 42 });
+  assert.deepEqual(request.dataset, { textColumn: 'text', labelColumn: 'label', validationSplit: 0.1, seed: 42, maxRowBytes: 8 * 2 ** 20 });
   assert.equal('adaptSteps' in request, false, 'no masked-LM phase');
   assert.deepEqual(request.settings, {
     epochs: 3,

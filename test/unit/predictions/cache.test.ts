@@ -126,3 +126,13 @@ test('a failing model fails the requests waiting for that batch and the queue go
   assert.deepEqual(await fine, ['OK']);
   assert.equal(calls, 2);
 });
+
+test("the scheduler reports its cache's fill and capacity: cycling through more texts than it holds, every one misses", async () => {
+  const model = fakeModel();
+  const scheduler = new PredictionScheduler(model.predict, { batchSize: 4, cacheSize: 5 });
+  assert.deepEqual(scheduler.cached, { size: 0, capacity: 5 });
+  const texts = ['t0', 't1', 't2', 't3', 't4', 't5', 't6'];
+  for (let round = 0; round < 3; round++) for (const text of texts) await scheduler.predict([text], 'visible');
+  assert.deepEqual(scheduler.cached, { size: 5, capacity: 5 });
+  assert.deepEqual({ predicted: scheduler.stats.predicted, cacheHits: scheduler.stats.cacheHits }, { predicted: 21, cacheHits: 0 });
+});

@@ -13,7 +13,7 @@
  * A writer that wrote `step-<N>/` in place (or any file under its own name) fails the second
  * assertion: the kill leaves a folder or file that is named but not whole.
  */
-import { test, after, before } from 'node:test';
+import { test, after, before, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -49,7 +49,11 @@ interface Server {
 async function startServer(runsDir: string): Promise<Server> {
   const child = spawn(process.execPath, [SERVER, '--stdio'], { stdio: ['pipe', 'pipe', 'ignore'] });
   const exited = new Promise<NodeJS.Signals | null>((done) => child.once('exit', (_, signal) => done(signal)));
-  const connection = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+  const reader = new StreamMessageReader(child.stdout!);
+  // A kill that cuts a message in half would leave the reader re-arming its 10 s partial-message
+  // timer for ever, and this test process would never exit.
+  reader.partialMessageTimeout = 0;
+  const connection = createProtocolConnection(reader, new StreamMessageWriter(child.stdin!));
   const events: RunEventParams[] = [];
   connection.onNotification(runEvent, (params) => events.push(params));
   connection.onError(() => undefined); // the kill closes the pipes mid-message
@@ -205,7 +209,7 @@ async function assertLoads(modelDir: string, trained = true): Promise<void> {
  * kills the server during `phase`, checks what is on disk, and resumes the run in a new server.
  * For 'final model' the output folder already holds an older model that the run was asked to replace.
  */
-async function killAndResume(phase: Phase): Promise<void> {
+async function killAndResume(phase: Phase, t: TestContext): Promise<void> {
   const workspace = join(scratch, phase.replace(' ', '-'));
   mkdirSync(join(workspace, 'reviews-model-v1'), { recursive: true });
   copyFileSync(join(FIXTURES, 'datasets', 'sst2', 'train.csv'), join(workspace, 'reviews.csv'));
@@ -241,6 +245,8 @@ async function killAndResume(phase: Phase): Promise<void> {
     assert.ok(readdirSync(outDir).some((f) => PHASE_FILE[phase].test(f)), 'the kill landed outside the write of the final model');
     assert.equal(hashes(outDir, checkpoints).get('model.safetensors'), olderModel!.get('model.safetensors'), 'the older weights are whole until the new ones are complete');
     await assertLoads(outDir, false);
+    const cut = readdirSync(outDir).filter((f) => PHASE_FILE[phase].test(f)).map((f) => `${f} ${statSync(join(outDir, f)).size} B`);
+    t.diagnostic(`SIGKILL in the write of the final model; the older model.safetensors (${statSync(join(outDir, 'model.safetensors')).size} B) left whole beside ${cut.join(', ')}`);
   } else {
     // The kill landed inside the checkpoint's write: its temporary folder is left, no folder has its final name.
     const temp = left.find((f) => TEMP_CHECKPOINT.test(f) && f.startsWith(`.step-${cutShort}.`));
@@ -248,6 +254,14 @@ async function killAndResume(phase: Phase): Promise<void> {
     assert.ok(readdirSync(join(checkpoints, temp)).some((f) => PHASE_FILE[phase].test(f)), `the kill landed outside the write of the ${phase} file`);
     assert.ok(!left.includes(`step-${cutShort}`), `step-${cutShort} has its final name though its write was cut short`);
     assert.ok(steps.length > 0 && steps.at(-1)! < cutShort, `checkpoints left: ${left.join(', ')}`);
+    // What the kill cut short, against the whole checkpoint before it: e.g. a weights file half written.
+    const whole = join(checkpoints, `step-${steps.at(-1)}`);
+    const cut = readdirSync(join(checkpoints, temp)).map((f) => {
+      const final = f.replace(/^\.(.*)\.\d+-[0-9a-f]+\.tmp$/, '$1');
+      const size = statSync(join(checkpoints, temp, f)).size;
+      return final === f || !existsSync(join(whole, final)) ? `${f} ${size} B` : `${f} ${size} of ${statSync(join(whole, final)).size} B`;
+    });
+    t.diagnostic(`SIGKILL in the write of step ${cutShort} (${phase}); step-${steps.at(-1)} left whole; ${temp}: ${cut.join(', ')}`);
   }
 
   // The latest checkpoint left is intact: it loads as a model, with its moments and state.
@@ -280,7 +294,7 @@ async function killAndResume(phase: Phase): Promise<void> {
 }
 
 for (const phase of ['weights', 'optimizer', 'state'] as const) {
-  test(`kill -9 while a checkpoint's ${phase} file is written: the user's files and the checkpoint before survive, and the run resumes to the end`, { timeout: 180_000 }, () => killAndResume(phase));
+  test(`kill -9 while a checkpoint's ${phase} file is written: the user's files and the checkpoint before survive, and the run resumes to the end`, { timeout: 180_000 }, (t) => killAndResume(phase, t));
 }
 
-test('kill -9 while the finished model is written over an older one: the older weights stay whole, and the run resumes to the end', { timeout: 180_000 }, () => killAndResume('final model'));
+test('kill -9 while the finished model is written over an older one: the older weights stay whole, and the run resumes to the end', { timeout: 180_000 }, (t) => killAndResume('final model', t));

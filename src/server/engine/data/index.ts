@@ -6,6 +6,7 @@ export { loadDataset } from './load';
 export { discoverDatasets, type DatasetCandidate, type DiscoverOptions } from './discover';
 export { summarizeDataset, formatSummary, type DatasetSummary, type SplitSummary, type SummaryOptions, type TokenSummary } from './summary';
 export { DEFAULT_CLEAN, cleanText } from './clean';
+export { DEFAULT_MAX_ROW_BYTES } from './formats/csv';
 export type {
   CleanOptions,
   Dataset,

@@ -6,8 +6,8 @@
 import { UserError } from '../errors';
 import { chooseColumns, type ColumnChoice } from './columns';
 import { cleanText, DEFAULT_CLEAN } from './clean';
-import { openRows } from './formats';
-import { buildId2label, labelLookalikes, labelName } from './labels';
+import { openRows, type RepeatedColumn } from './formats';
+import { buildId2label, LabelSpellings, labelKinds, labelLookalikes, labelName } from './labels';
 import { resolveSources, type Source } from './layout';
 import { formatFromName } from './sniff';
 import { splitFromValue, stratifiedSplit, type SplitRow } from './split';
@@ -24,6 +24,7 @@ import {
   type SplitName,
 } from './types';
 import { take } from './take';
+import { joinWords } from './words';
 
 /** Rows looked at to guess the columns. */
 const SAMPLE_ROWS = 200;
@@ -54,7 +55,13 @@ export async function loadDataset(path: string, options: DatasetOptions = {}): P
       userSplits: split.userSplits,
       splitRule: split.rule,
       clean,
-      warnings: [...read.warnings, ...labelLookalikes(id2label), ...manyLabelsWarning(id2label, read.unique.rows)],
+      warnings: [
+        ...read.warnings,
+        ...read.spellings.merges(),
+        ...labelKinds(labelsUsed(splits, id2label)),
+        ...labelLookalikes(id2label),
+        ...manyLabelsWarning(id2label, read.unique.rows),
+      ],
     },
   };
 }
@@ -72,20 +79,39 @@ interface ReadResult {
   choice: ColumnChoice;
   rowsRead: number;
   dropped: Record<string, number>;
+  /** How the number and boolean labels were written, to tell when "1" and "1.0" became one class. */
+  spellings: LabelSpellings;
   warnings: string[];
 }
 
 async function readSources(sources: Source[], options: DatasetOptions, clean: CleanOptions): Promise<ReadResult> {
-  const result: ReadResult = { unique: new UniqueTexts(), files: [], columns: [], choice: FOLDER_COLUMNS, rowsRead: 0, dropped: {}, warnings: [] };
+  const result: ReadResult = {
+    unique: new UniqueTexts(),
+    files: [],
+    columns: [],
+    choice: FOLDER_COLUMNS,
+    rowsRead: 0,
+    dropped: {},
+    spellings: new LabelSpellings(),
+    warnings: [],
+  };
   let fileChoice: ColumnChoice | undefined;
   for (const source of sources) {
-    const rows = openRows(source, { header: options.header, warn: (w) => result.warnings.push(w) })[Symbol.asyncIterator]();
+    const repeated: RepeatedColumn[] = [];
+    const readOptions = { header: options.header, maxRowBytes: options.maxRowBytes, warn: (w: string) => result.warnings.push(w), repeated: (r: RepeatedColumn) => repeated.push(r) };
+    const rows = openRows(source, readOptions)[Symbol.asyncIterator]();
     const head = await take(rows, SAMPLE_ROWS);
     const columns = columnsOf(head);
     let choice = FOLDER_COLUMNS;
     if (source.kind === 'file') {
-      choice = fileChoice ??= chooseColumns(columns, head.map((r) => r.values), columnRequest(source, head, options));
-      checkColumnsPresent(source, head, columns, choice);
+      try {
+        choice = fileChoice ??= chooseColumns(columns, head.map((r) => r.values), columnRequest(source, head, options));
+        checkColumnsPresent(source, head, columns, choice);
+        result.warnings.push(...checkRepeatedColumns(source.path, repeated, choice));
+      } catch (e) {
+        await rows.return?.(undefined); // close the file
+        throw e;
+      }
     }
     if (result.files.length === 0) [result.columns, result.choice] = [columns, choice];
     const counts = new Map<string, number>();
@@ -139,6 +165,31 @@ function checkColumnsPresent(source: Source, head: RawRow[], columns: string[], 
   }
 }
 
+/**
+ * A header that names a column twice (`text,text`) is read with the repeats numbered (`text_2`);
+ * when one of those is the text, label or split column that is an error, else a note.
+ */
+function checkRepeatedColumns(file: string, repeated: RepeatedColumn[], choice: ColumnChoice): string[] {
+  const notes: string[] = [];
+  for (const r of repeated) {
+    const twice = `"${r.name}" ${r.positions.length === 2 ? 'twice' : `${r.positions.length} times`} (columns ${joinWords(r.positions.map(String))})`;
+    const roles = (['text', 'label', 'split'] as const).filter((role) => choice[role] !== undefined && r.columns.includes(choice[role]!));
+    if (roles.length === 0) {
+      notes.push(`${file}:${r.line}: the header names ${twice}; ${r.positions.length === 2 ? 'neither' : 'none'} is the text or the label, so they are read as ${joinWords(r.columns.map((c) => `"${c}"`))}.`);
+      continue;
+    }
+    const used = roles.map((role) => `column ${r.positions[r.columns.indexOf(choice[role]!)]} would be the ${role}`);
+    throw new UserError({
+      kind: 'duplicate-column',
+      file,
+      line: r.line,
+      message: `The header (line ${r.line}) names the column ${twice}, so which one is meant cannot be told: ${joinWords(used)}.`,
+      fix: `Rename one of them in the header so that every column has its own name (e.g. "text" and "label"); --text-column and --label-column can then choose between them.`,
+    });
+  }
+  return notes;
+}
+
 function filesRead(source: Source, counts: Map<string, number>): DatasetFile[] {
   if (source.kind === 'file') {
     return [{ path: source.path, format: source.format, split: source.split, rows: counts.get(source.path) ?? 0 }];
@@ -155,6 +206,7 @@ function readRow(row: RawRow, source: Source, choice: ColumnChoice, clean: Clean
   if (isBlank(rawText) && isBlank(rawLabel)) return drop('empty row');
   const label = labelName(rawLabel, row);
   if (label === null) throw emptyLabel(row, choice.label);
+  result.spellings.note(rawLabel, label);
   const split = source.split ?? (choice.split ? rowSplit(row.values[choice.split]) : undefined);
   if (split === null) return drop(`split "${String(row.values[choice.split!]).trim()}" is not train/validation/test`);
   if (isBlank(rawText)) return drop('empty text');
@@ -303,6 +355,13 @@ function numberLabels(splits: Record<SplitName, Pending[]>, id2label: string[]):
   const ids = new Map(id2label.map((label, id) => [label, id]));
   const number = (rows: Pending[]) => rows.map((r) => ({ text: r.text, label: ids.get(r.label)!, file: r.file, line: r.line }));
   return { train: number(splits.train), validation: number(splits.validation), test: number(splits.test) };
+}
+
+/** The class names some example has (all of id2label unless the caller gave the classes). */
+function labelsUsed(splits: Record<SplitName, Example[]>, id2label: string[]): string[] {
+  const used = new Set<number>();
+  for (const split of SPLITS) for (const example of splits[split]) used.add(example.label);
+  return id2label.filter((_, id) => used.has(id));
 }
 
 function manyLabelsWarning(id2label: string[], rows: number): string[] {

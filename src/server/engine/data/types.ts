@@ -58,6 +58,8 @@ export interface DatasetOptions {
   header?: boolean;
   /** Refuse files larger than this many bytes (default 2 GiB; 512 MiB for JSON arrays and Parquet). */
   maxFileBytes?: number;
+  /** Refuse a CSV/TSV row longer than this many bytes: it is held in memory whole (default 8 MiB). */
+  maxRowBytes?: number;
 }
 
 export interface DuplicateReport {

@@ -11,15 +11,33 @@ import { take } from '../take';
 
 /** Rows read before deciding whether the first one is a header. */
 const HEADER_SAMPLE = 50;
-/** A longer record is taken for a runaway quote rather than buffered on (characters). */
-const MAX_RECORD_CHARS = 8 << 20;
+/**
+ * A row is held in memory whole while it is parsed, so a longer one is refused (bytes of UTF-8, the
+ * fields' text without quotes and delimiters; csv-parse's max_record_size). Raised by maxRowBytes.
+ */
+export const DEFAULT_MAX_ROW_BYTES = 8 << 20;
 const QUOTE_FIX = 'Close the quote, or double every quote inside a quoted field ("").';
 
 export interface CsvOptions {
   delimiter: string;
   /** Whether the first row is a header (default: guessed from the rows after it). */
   header?: boolean;
+  /** The longest row, in bytes (default DEFAULT_MAX_ROW_BYTES). */
+  maxRowBytes?: number;
   warn: (message: string) => void;
+  /** Told of each name the header gives more than one column (read as `name`, `name_2`…). */
+  repeated?: (column: RepeatedColumn) => void;
+}
+
+/** A name the header gives more than one column. */
+export interface RepeatedColumn {
+  name: string;
+  /** 1-based positions in the header. */
+  positions: number[];
+  /** The names the columns are read as, position by position: `text`, `text_2`. */
+  columns: string[];
+  /** The header's line. */
+  line: number;
 }
 
 interface CsvRecord {
@@ -29,13 +47,14 @@ interface CsvRecord {
 }
 
 export async function* readCsvRows(file: string, options: CsvOptions): AsyncGenerator<RawRow> {
-  const records = csvRecords(file, options.delimiter, options.warn)[Symbol.asyncIterator]();
+  const records = csvRecords(file, options)[Symbol.asyncIterator]();
   const head = await take(records, HEADER_SAMPLE + 1);
   if (head.length === 0) {
     throw new UserError({ kind: 'empty-file', file, message: 'The file is empty.', fix: 'Add a header line and one row per example.' });
   }
   const hasHeader = options.header ?? looksLikeHeader(head[0].fields, head.slice(1).map((r) => r.fields));
   const columns = hasHeader ? columnNames(head[0].fields) : head[0].fields.map((_, i) => `column_${i + 1}`);
+  if (hasHeader) for (const repeated of repeatedColumns(head[0].fields, columns, head[0].line)) options.repeated?.(repeated);
   const body = hasHeader ? head.slice(1) : head;
   if (body.length === 0) {
     throw new UserError({
@@ -93,10 +112,12 @@ function delimiterName(delimiter: string): string {
  * hand-made files, so on the first one the file is read again with lenient quotes, from where the
  * strict parse stopped.
  */
-async function* csvRecords(file: string, delimiter: string, warn: (m: string) => void): AsyncGenerator<CsvRecord> {
+async function* csvRecords(file: string, options: CsvOptions): AsyncGenerator<CsvRecord> {
+  const { delimiter, warn } = options;
+  const maxRowBytes = options.maxRowBytes ?? DEFAULT_MAX_ROW_BYTES;
   let yielded = 0;
   try {
-    for await (const record of parseCsv(file, delimiter, false)) {
+    for await (const record of parseCsv(file, delimiter, maxRowBytes, false)) {
       yielded++;
       yield record;
     }
@@ -104,7 +125,7 @@ async function* csvRecords(file: string, delimiter: string, warn: (m: string) =>
     if (!(e instanceof BareQuote)) throw e;
     warn(`${file}:${e.line}: a quote inside an unquoted field was kept as part of the text (from there on, quotes are read leniently).`);
     let skip = yielded;
-    for await (const record of parseCsv(file, delimiter, true)) {
+    for await (const record of parseCsv(file, delimiter, maxRowBytes, true)) {
       if (skip-- > 0) continue;
       yield record;
     }
@@ -117,7 +138,7 @@ class BareQuote extends Error {
   }
 }
 
-async function* parseCsv(file: string, delimiter: string, relaxQuotes: boolean): AsyncGenerator<CsvRecord> {
+async function* parseCsv(file: string, delimiter: string, maxRowBytes: number, relaxQuotes: boolean): AsyncGenerator<CsvRecord> {
   // Lines are counted here: csv-parse counts a CRLF inside a quoted field as two lines.
   let nextLine = 1;
   const source = Readable.from(readTextChunks(file));
@@ -126,7 +147,7 @@ async function* parseCsv(file: string, delimiter: string, relaxQuotes: boolean):
     relax_quotes: relaxQuotes,
     relax_column_count: true, // counted here, to name the header in the message
     skip_empty_lines: false, // kept so that each record starts right after the previous one ends
-    max_record_size: MAX_RECORD_CHARS,
+    max_record_size: maxRowBytes,
     on_record: (fields: string[]): CsvRecord => {
       const line = nextLine;
       nextLine += 1 + fields.reduce((n, field) => n + lineBreaks(field), 0);
@@ -141,6 +162,7 @@ async function* parseCsv(file: string, delimiter: string, relaxQuotes: boolean):
       yield record;
     }
   } catch (e) {
+    if ((e as { code?: string }).code === 'CSV_MAX_RECORD_SIZE') throw await longRowError(file, nextLine, delimiter, maxRowBytes);
     throw csvError(file, e, nextLine);
   } finally {
     source.destroy();
@@ -176,8 +198,6 @@ function csvError(file: string, e: unknown, start: number): unknown {
           ? `Line ${start} has a quote inside a quoted field that is not doubled.`
           : `The quote opened on line ${start} is not closed on that line; it runs on to line ${at}.`,
       );
-    case 'CSV_MAX_RECORD_SIZE':
-      return quoteError(file, start, `The row starting on line ${start} runs on for more than ${MAX_RECORD_CHARS >> 20} MB: a quote is probably never closed.`);
     default:
       return e;
   }
@@ -185,6 +205,119 @@ function csvError(file: string, e: unknown, start: number): unknown {
 
 function quoteError(file: string, line: number, message: string): UserError {
   return new UserError({ kind: 'unclosed-quote', file, line, message, fix: QUOTE_FIX });
+}
+
+/**
+ * The row starting on `start` is over the limit: either it is really that long (a huge text, closed
+ * properly) or a quote opened there is never closed. The row is scanned again without being held,
+ * to tell which.
+ */
+async function longRowError(file: string, start: number, delimiter: string, limit: number): Promise<UserError> {
+  const row = await scanRow(file, start, delimiter);
+  if (row.unclosed === 'end of file') {
+    return quoteError(file, start, `The quoted field that starts on line ${start} is never closed: the file ends inside it.`);
+  }
+  if (row.unclosed === 'stray quote') {
+    const where = row.endLine === start ? 'on that line' : `on line ${row.endLine}`;
+    return quoteError(
+      file,
+      start,
+      `The quoted field that starts on line ${start} runs on past the ${size(limit)} row limit, to a quote followed by text ${where}: a quote is probably never closed, or not doubled.`,
+    );
+  }
+  const lines = row.field.endLine > row.field.line ? `, lines ${row.field.line}–${row.field.endLine}` : '';
+  const raised = Math.max(Math.ceil(row.bytes / 2 ** 20), Math.floor(limit / 2 ** 20) + 1);
+  return new UserError({
+    kind: 'too-large',
+    file,
+    line: start,
+    message: `The row on line ${start} has a field of ${size(row.field.bytes, true)} (field ${row.field.index}${lines}), over the ${size(limit)} limit for one row.`,
+    fix:
+      `Shorten or split that text (a BERT model reads only its first 512 tokens, a few KB), ` +
+      `or raise the limit to ${raised} MB (the setting bertWorkbench.train.maxRowMB in VS Code, --max-row-mb ${raised} on the command line).`,
+  });
+}
+
+/** `8 MB`, `9.0 MB` (a measured size), `1 KB` (limits under a megabyte come only from the engine's option). */
+function size(bytes: number, measured = false): string {
+  if (bytes < 2 ** 20) return `${Math.ceil(bytes / 1024)} KB`;
+  const mb = bytes / 2 ** 20;
+  return measured || !Number.isInteger(mb) ? `${mb.toFixed(1)} MB` : `${mb} MB`;
+}
+
+interface ScannedRow {
+  /** UTF-8 bytes of all the row's fields. */
+  bytes: number;
+  /** The longest field: its 1-based index, size and lines. */
+  field: { index: number; bytes: number; line: number; endLine: number };
+  /** The last line of the row (where the scan stopped). */
+  endLine: number;
+  /** Why the row does not end properly: the file ends inside a quote, or a quote is followed by text. */
+  unclosed?: 'end of file' | 'stray quote';
+}
+
+/**
+ * One row, read with RFC 4180 quoting from the start of line `start`, counting its bytes rather
+ * than keeping them. Lines are counted as `lineBreaks` does; a quote after the start of an
+ * unquoted field is text (as in the lenient pass).
+ */
+async function scanRow(file: string, start: number, delimiter: string): Promise<ScannedRow> {
+  const delim = delimiter.charCodeAt(0);
+  let line = 1;
+  let prev = -1;
+  let inRow = start === 1;
+  let [fieldStart, quoted, quotePending] = [true, false, false];
+  let [index, fieldBytes, fieldLine, rowBytes] = [1, 0, start, 0];
+  const row: ScannedRow = { bytes: 0, field: { index: 1, bytes: 0, line: start, endLine: start }, endLine: start };
+  const endField = () => {
+    if (fieldBytes >= row.field.bytes) row.field = { index, bytes: fieldBytes, line: fieldLine, endLine: line };
+    rowBytes += fieldBytes;
+    [fieldStart, quoted, quotePending, fieldBytes, fieldLine] = [true, false, false, 0, line];
+    index++;
+  };
+  const done = (unclosed?: ScannedRow['unclosed']): ScannedRow => {
+    if (!unclosed) endField();
+    return { ...row, bytes: rowBytes, endLine: line, unclosed };
+  };
+  for await (const chunk of readTextChunks(file)) {
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk.charCodeAt(i);
+      const lineBreak = c === 0x0d || (c === 0x0a && prev !== 0x0d);
+      const breakTail = c === 0x0a && prev === 0x0d;
+      prev = c;
+      if (!inRow) {
+        if (lineBreak && ++line === start) inRow = true;
+        continue;
+      }
+      if (breakTail && fieldStart && index === 1 && rowBytes === 0) continue; // the LF of the CRLF before the row
+      if (quotePending) {
+        if (c === 0x22) [quotePending, fieldBytes] = [false, fieldBytes + 1];
+        else if (c === delim) endField();
+        else if (lineBreak || breakTail) return done();
+        else return done('stray quote');
+      } else if (quoted) {
+        if (c === 0x22) quotePending = true;
+        else fieldBytes += utf8Bytes(c);
+      } else if (c === 0x22 && fieldStart) {
+        quoted = true;
+      } else if (c === delim) {
+        endField();
+        continue;
+      } else if (lineBreak || breakTail) {
+        return done();
+      } else {
+        fieldBytes += utf8Bytes(c);
+      }
+      if (lineBreak) line++;
+      if (c !== delim) fieldStart = false;
+    }
+  }
+  return done(quoted && !quotePending ? 'end of file' : undefined);
+}
+
+/** UTF-8 bytes of one UTF-16 code unit (a surrogate half counts 2, a pair 4). */
+function utf8Bytes(c: number): number {
+  return c < 0x80 ? 1 : c < 0x800 ? 2 : c >= 0xd800 && c <= 0xdfff ? 2 : 3;
 }
 
 /**
@@ -206,6 +339,18 @@ export function looksLikeHeader(first: string[], rest: string[][]): boolean {
 
 function isNumber(s: string): boolean {
   return s !== '' && Number.isFinite(Number(s));
+}
+
+/** The header's names given to more than one column, with the positions and the names read. */
+function repeatedColumns(header: string[], columns: string[], line: number): RepeatedColumn[] {
+  const byName = new Map<string, number[]>();
+  header.forEach((raw, i) => {
+    const name = raw.trim();
+    if (name !== '') byName.set(name, [...(byName.get(name) ?? []), i]);
+  });
+  return [...byName]
+    .filter(([, at]) => at.length > 1)
+    .map(([name, at]) => ({ name, positions: at.map((i) => i + 1), columns: at.map((i) => columns[i]), line }));
 }
 
 /** Header cells as column names: trimmed, blanks named by position, repeats numbered. */
