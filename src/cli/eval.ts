@@ -10,7 +10,7 @@ import type { ClassificationMetrics } from '../server/engine/train/metrics';
 import type { CliCommand, CliValues } from './command';
 import { escapeForTerminal } from './echo';
 import { datasetOptions, inspectCommand } from './inspect';
-import { MODEL_LOADING_OPTIONS, choiceOption, intOption, modelLoading, numberOption, requiredString, stringOption } from './options';
+import { MODEL_LOADING_OPTIONS, choiceOption, intOption, modelLoading, numberOption, requiredString, stringOption, UsageError } from './options';
 
 const SPLIT_CHOICES = ['test', 'validation', 'train', 'all'] as const;
 
@@ -18,7 +18,7 @@ export const evalCommand: CliCommand = {
   name: 'eval',
   summary: 'measure a model on a labelled dataset (file or folder)',
   usage: `Usage: bert-workbench eval --model <dir|hub id> --data <file|folder> [--split test|validation|train|all]
-       [--errors [--csv FILE]] [--calibration] [--threshold P [--save-threshold]]
+       [--errors [--csv FILE]] [--calibration] [--threshold P [--save-threshold]] [--clear-threshold]
        [--max-length N] [--backend B] [--offline] [--cache-dir DIR] [dataset options as for inspect] [--json]
 
   --split S        which split of data that has splits (default: test, else validation); data without
@@ -33,6 +33,7 @@ export const evalCommand: CliCommand = {
   --threshold P    two classes: precision and recall of the second class when it is predicted at
                    probability ≥ P (and the curve from 0.05 to 0.95)
   --save-threshold with --threshold: keep P in the model's calibration.json; predict and the editor use it
+  --clear-threshold remove a saved threshold: predictions answer the most probable class again
   --json           {"accuracy","macroF1","perClass":{label:{precision,recall,f1,support}},"confusion":[[…]],"n","loss"}`,
   options: {
     ...inspectCommand.options,
@@ -43,12 +44,14 @@ export const evalCommand: CliCommand = {
     calibration: { type: 'boolean' },
     threshold: { type: 'string' },
     'save-threshold': { type: 'boolean' },
+    'clear-threshold': { type: 'boolean' },
     ...MODEL_LOADING_OPTIONS,
   },
   async run(values, _positionals, out) {
     const split = choiceOption(values, 'split', SPLIT_CHOICES);
     const maxLength = intOption(values, 'max-length', 2, 512);
     const data = requiredString(values, 'data');
+    checkThresholdOptions(values);
     const dataOptions = datasetOptions(values);
     const classifier = await loadClassifier(requiredString(values, 'model'), {
       ...modelLoading(values),
@@ -109,6 +112,15 @@ function formatMetrics(m: ClassificationMetrics, labels: string[], split: string
   ].join('\n');
 }
 
+/** --save-threshold with its --threshold and without --clear-threshold, checked before any work. */
+function checkThresholdOptions(values: CliValues): void {
+  if (values['save-threshold'] !== true) return;
+  const clear = values['clear-threshold'] === true;
+  if (values.threshold === undefined || clear) {
+    throw new UsageError(clear ? '--save-threshold and --clear-threshold contradict each other.' : '--save-threshold needs --threshold P.', 'Give either --threshold P --save-threshold or --clear-threshold.');
+  }
+}
+
 type EvalRow = RowToReview & { split: string };
 
 /** --errors, --calibration, --threshold: what each adds to the result, for JSON and for people. */
@@ -116,7 +128,8 @@ async function analyses(values: CliValues, classifier: Classifier, examples: Omi
   const json: Record<string, unknown> = {};
   const human: string[] = [];
   const threshold = numberOption(values, 'threshold', 0.001, 0.999);
-  if (values.errors !== true && values.calibration !== true && threshold === undefined) return { json, human };
+  const clear = values['clear-threshold'] === true;
+  if (values.errors !== true && values.calibration !== true && threshold === undefined && !clear) return { json, human };
   const labels = classifier.info.labels;
   const predictions = await classifier.predict(examples.map((e) => e.text), { maxLength });
   const rows: EvalRow[] = examples.map((e, i) => ({ ...e, probs: labels.map((l) => predictions[i].probs[l]) }));
@@ -151,6 +164,11 @@ async function analyses(values: CliValues, classifier: Classifier, examples: Omi
       saveThreshold(classifier.info.modelDir, threshold);
       human.push(`Saved in ${classifier.info.modelDir}/calibration.json: predictions answer ${labels[1]} from probability ${threshold} on.`);
     }
+  }
+  if (clear) {
+    saveThreshold(classifier.info.modelDir, undefined);
+    json.thresholdCleared = true;
+    human.push(`Removed the threshold from ${classifier.info.modelDir}/calibration.json: predictions answer the most probable class again.`);
   }
   return { json, human };
 }

@@ -171,8 +171,8 @@ export class TrainingPanel implements vscode.Disposable {
     void vscode.window.showInformationMessage(vscode.l10n.t('BERT: {0} possible label errors saved to {1}.', review.possibleLabelErrors.length, vscode.workspace.asRelativePath(target)));
   }
 
-  /** Keeps a two-class decision threshold in the run's model; the editor's predictions of that model follow it. */
-  private async saveThreshold(runId: string, threshold: number): Promise<void> {
+  /** Keeps (or, none, removes) a two-class decision threshold in the run's model; the editor's predictions of that model follow it. */
+  private async saveThreshold(runId: string, threshold: number | undefined): Promise<void> {
     const client = await this.ctx.languageClient();
     const calibration = await client.sendRequest(saveThreshold, { runId, threshold });
     this.post({ type: 'calibration', calibration });
@@ -181,7 +181,9 @@ export class TrainingPanel implements vscode.Disposable {
     // The annotations and hovers of this model predict again, with the threshold.
     if (history && active && path.resolve(active.ref) === path.resolve(history.run.outDir)) await this.ctx.activeModel.set(active);
     void vscode.window.showInformationMessage(
-      vscode.l10n.t('BERT: the model now predicts "{0}" from probability {1} on.', calibration.labels[1] ?? '', threshold.toFixed(2)),
+      threshold === undefined
+        ? vscode.l10n.t('BERT: the model now predicts its most probable class again.')
+        : vscode.l10n.t('BERT: the model now predicts "{0}" from probability {1} on.', calibration.labels[1] ?? '', threshold.toFixed(2)),
     );
   }
 
@@ -275,7 +277,9 @@ export function parsePanelMessage(raw: unknown): PanelToHostMessage | undefined 
         ? { type: known, runId: runId as string, file, line: line as number }
         : undefined;
     case 'saveThreshold':
-      return validRun && typeof threshold === 'number' && threshold > 0 && threshold < 1 ? { type: known, runId: runId as string, threshold } : undefined;
+      if (!validRun) return undefined;
+      if (threshold === undefined) return { type: known, runId: runId as string };
+      return typeof threshold === 'number' && threshold > 0 && threshold < 1 ? { type: known, runId: runId as string, threshold } : undefined;
     default:
       return validRun ? { type: known, runId: runId as string } : undefined;
   }
@@ -397,7 +401,10 @@ function renderPage(webview: vscode.Webview, extensionUri: vscode.Uri): string {
         </div>
         <p id="threshold-metrics" aria-live="polite"></p>
         <p id="threshold-saved" class="muted"></p>
-        <button id="save-threshold" type="button">${t('Save Threshold')}</button>
+        <div class="threshold-buttons">
+          <button id="save-threshold" type="button">${t('Save Threshold')}</button>
+          <button id="clear-threshold" type="button">${t('Clear Threshold')}</button>
+        </div>
       </div>
     </div>
   </section>

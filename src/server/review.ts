@@ -10,7 +10,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Connection, LSPErrorCodes, ResponseError } from 'vscode-languageserver/node';
 import { isUserError, UserError } from './engine/errors';
-import { confusionRows, possibleLabelErrors } from './engine/explain/misclassified';
+import { confusionRows, possibleLabelErrors, predictedClass } from './engine/explain/misclassified';
+import { classificationMetrics } from './engine/train/metrics';
 import { predictHeldOut, type HeldOutRow } from './engine/explain/review';
 import { CALIBRATION_FILE, saveThreshold as keepThreshold, thresholdCurve, type Calibration } from './engine/train/calibration';
 import { parseJsonFile } from './engine/model-config';
@@ -55,7 +56,8 @@ export class RunReviews {
     const cells = confusionRows(rows, labels.length).map((line) => line.map((cell) => ({ count: cell.length, rows: cell.slice(0, REVIEW_ROWS_PER_CELL) })));
     const splits: Record<string, number> = {};
     for (const row of rows) splits[row.split] = (splits[row.split] ?? 0) + 1;
-    return { runId, labels, splits, cells, possibleLabelErrors: possibleLabelErrors(rows, labels.length) };
+    const metrics = classificationMetrics(rows.map(predictedClass), rows.map((r) => r.label), labels);
+    return { runId, labels, splits, cells, possibleLabelErrors: possibleLabelErrors(rows, labels.length), metrics };
   }
 
   async calibration(runId: string): Promise<RunCalibration> {

@@ -29,6 +29,7 @@ export const PANEL_STRINGS = [
   'Best: epoch {0} (step {1}) — accuracy {2}, macro F1 {3}',
   'Best so far: epoch {0} (step {1}) — accuracy {2}, macro F1 {3}',
   'Validation at step {0} (epoch {1})',
+  'The saved model on the rows training held out ({0}); choose a cell to list its rows',
   'true \\ predicted',
   'class',
   'precision',

@@ -15,6 +15,7 @@ import type { FineTuneEvent, FineTuneRequest } from '../server/engine/fine-tune'
 import type { LearningCheck, TrainPhase } from '../server/engine/train/events';
 import type { ReviewedRow } from '../server/engine/explain/misclassified';
 import type { Calibration, Reliability, ReliabilityBin, ThresholdMetrics } from '../server/engine/train/calibration';
+import type { ClassificationMetrics } from '../server/engine/train/metrics';
 import type { RunStatus } from './run-status';
 
 export type { ClassifierInfo, Prediction, LearningCheck, TrainPhase };
@@ -343,6 +344,8 @@ export interface RunReview {
   cells: ReviewCell[][];
   /** Every possible label error, most doubtful first (confident learning, Northcutt et al. 2021). */
   possibleLabelErrors: ReviewedRow[];
+  /** The saved model on those rows: its confusion matrix is `cells`' counts (what the panel then shows). */
+  metrics: ClassificationMetrics;
 }
 
 /**
@@ -416,8 +419,8 @@ export type PanelToHostMessage =
   | { type: 'openRow'; runId: string; file: string; line: number }
   /** Saves the run's possible label errors as CSV (a save dialog, proposing the model folder). */
   | { type: 'exportLabelErrors'; runId: string }
-  /** Two classes: keeps this decision threshold in the run's model (calibration.json). */
-  | { type: 'saveThreshold'; runId: string; threshold: number };
+  /** Two classes: keeps this decision threshold in the run's model (calibration.json); none removes it. */
+  | { type: 'saveThreshold'; runId: string; threshold?: number };
 
 export const panelToHostTypes: readonly PanelToHostMessage['type'][] = [
   'ready',

@@ -13,7 +13,8 @@
  * learn: the notice #learning shows why and what may help), `data-phase` (`mlm` while the run adapts its base model
  * to the dataset's text, `fine-tune` after; empty for none yet) and `data-mlm-events` (the masked-LM events shown:
  * such a run has the #mlm-card chart). Each chart canvas has `data-points` and `data-series` (see charts.ts).
- * A finished run's review (review.ts) adds `data-review`, `data-calibration`, `data-cell` and `data-threshold`.
+ * A finished run's review (review.ts) adds `data-review`, `data-calibration`, `data-cell` and `data-threshold`;
+ * `data-matrix` says whose the confusion matrix is (`validation`: the last evaluation; `saved-model`: the review's).
  */
 import type { FineTuneEvent } from '../server/engine/fine-tune';
 import type { LearningAdvice } from '../server/engine/train/events';
@@ -38,6 +39,8 @@ const vscode = acquireVsCodeApi();
 const charts = new TrainingCharts();
 /** The rows behind the confusion matrix, the possible label errors and the calibration of a finished run (review.ts). */
 const reviewView = new RunReviewView((message) => vscode.postMessage(message));
+/** The run on show's last validation evaluation (the tables' content until its review is in). */
+let lastEvaluation: { metrics: ClassificationMetrics; step: number; epoch: number } | undefined;
 const runs = new Map<string, RunInfo>();
 /**
  * The run on show, how many of its events have been applied (of them, how many validation evaluations
@@ -70,7 +73,8 @@ function receive(message: HostToPanelMessage): void {
     case 'runEvent':
       return applyRunEvent(message.run, message.event, message.index);
     case 'review':
-      return reviewView.showReview(message.review);
+      reviewView.showReview(message.review);
+      return renderEvaluation();
     case 'calibration':
       return reviewView.showCalibration(message.calibration);
     case 'reviewUnavailable':
@@ -81,6 +85,8 @@ function receive(message: HostToPanelMessage): void {
 function showHistory({ run, events }: RunHistory): void {
   shown = { run, events: 0, evals: 0, maskedLM: 0 };
   reviewView.reset(run.id);
+  lastEvaluation = undefined;
+  document.body.dataset.matrix = '';
   runs.set(run.id, run);
   vscode.setState({ runId: run.id });
   charts.clear();
@@ -158,7 +164,25 @@ function applyEvent(event: FineTuneEvent): void {
 }
 
 function showEvaluation(metrics: ClassificationMetrics, step: number, epoch: number): void {
-  element('eval-caption').textContent = t('Validation at step {0} (epoch {1})', step, epoch.toFixed(2));
+  lastEvaluation = { metrics, step, epoch };
+  renderEvaluation();
+}
+
+/**
+ * The tables show the last validation while the run goes on; once the finished run's review is in,
+ * the saved model's results on the held-out rows, so that a cell lists exactly the rows it counts.
+ */
+function renderEvaluation(): void {
+  const review = reviewView.reviewed;
+  const metrics = review?.metrics ?? lastEvaluation?.metrics;
+  if (!metrics) return;
+  if (review) {
+    const splits = Object.entries(review.splits).map(([split, n]) => `${t(split === 'test' ? 'test' : 'validation')} ${n}`).join(', ');
+    element('eval-caption').textContent = t('The saved model on the rows training held out ({0}); choose a cell to list its rows', splits);
+  } else if (lastEvaluation) {
+    element('eval-caption').textContent = t('Validation at step {0} (epoch {1})', lastEvaluation.step, lastEvaluation.epoch.toFixed(2));
+  }
+  document.body.dataset.matrix = review ? 'saved-model' : 'validation';
   renderConfusion(element<HTMLTableElement>('confusion'), metrics, (trueClass, predicted) => reviewView.selectCell(trueClass, predicted));
   renderPerClass(element<HTMLTableElement>('per-class'), metrics);
 }
@@ -363,7 +387,7 @@ function parseHostMessage(data: unknown): HostToPanelMessage | undefined {
     }
     case 'review': {
       const r = m.review as Partial<RunReview> | undefined;
-      return r && typeof r.runId === 'string' && isStrings(r.labels) && Array.isArray(r.cells) && Array.isArray(r.possibleLabelErrors) && typeof r.splits === 'object'
+      return r && typeof r.runId === 'string' && isStrings(r.labels) && Array.isArray(r.cells) && Array.isArray(r.possibleLabelErrors) && typeof r.splits === 'object' && Array.isArray(r.metrics?.confusion)
         ? { type: m.type, review: r as RunReview }
         : undefined;
     }

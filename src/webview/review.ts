@@ -38,7 +38,13 @@ export class RunReviewView {
     element('save-threshold').addEventListener('click', () => {
       if (this.runId) this.post({ type: 'saveThreshold', runId: this.runId, threshold: Number(input.value) });
     });
+    element('clear-threshold').addEventListener('click', () => this.runId && this.post({ type: 'saveThreshold', runId: this.runId }));
     this.reset(undefined);
+  }
+
+  /** The saved model's review of the run on show, once it is in. */
+  get reviewed(): RunReview | undefined {
+    return this.review;
   }
 
   /** Another run is on show: what was shown of the previous one goes. */
@@ -212,6 +218,7 @@ export class RunReviewView {
     input.value = String(snap(saved ?? 0.5));
     input.disabled = !curve || !cal;
     button('save-threshold').disabled = !curve || !cal;
+    button('clear-threshold').disabled = saved === undefined;
     element('threshold-saved').textContent = saved !== undefined
       ? t('Saved: "{0}" from probability {1} on.', c.labels[1], saved)
       : t('None saved: predictions take the most probable class.');

@@ -112,22 +112,23 @@ describe('Fine-tuning in VS Code', () => {
       const panel = workbench.webview();
       await waitForPage(async () => (await attr('body', 'data-review')) === 'ready' && (await attr('body', 'data-calibration')) === 'ready', 60_000, 'the review of the finished run');
 
-      // A cell with rows (off the diagonal when one has any), chosen from the keyboard.
+      // Once the review is in, the matrix is the saved model's on the held-out rows, so a cell lists exactly what it counts.
+      await waitForPage(async () => (await attr('body', 'data-matrix')) === 'saved-model', 15_000, "the saved model's matrix");
+      assert.match(await panel.locator('#eval-caption').innerText(), /^The saved model on the rows training held out \(validation \d+, test \d+\)/);
       const cells = await panel.locator('#confusion button.cell').evaluateAll((buttons) => buttons.map((b) => ({ t: b.dataset.true, p: b.dataset.predicted, count: Number(b.dataset.count) })));
       assert.equal(cells.length, 4, 'every cell of the 2×2 matrix is a button');
+      const [, validationRows, testRows] = (await panel.locator('#eval-caption').innerText()).match(/validation (\d+), test (\d+)/).map(Number);
+      assert.equal(cells.reduce((n, c) => n + c.count, 0), validationRows + testRows, 'the cells count every held-out row');
+      // A cell off the diagonal when one has rows, chosen from the keyboard.
+      const chosen = [...cells.filter((c) => c.t !== c.p), ...cells.filter((c) => c.t === c.p)].find((c) => c.count > 0);
       const rows = panel.locator('#cell-rows tbody tr');
-      // The matrix is the last validation's; the rows are the saved model's on validation and test: try the cells in turn.
-      const candidates = [...cells.filter((c) => c.t !== c.p), ...cells.filter((c) => c.t === c.p)].filter((c) => c.count > 0);
-      for (const chosen of candidates) {
-        const cellButton = panel.locator(`#confusion button.cell[data-true="${chosen.t}"][data-predicted="${chosen.p}"]`);
-        await cellButton.focus();
-        await cellButton.press('Enter');
-        await waitForPage(async () => (await attr('body', 'data-cell')) === `${chosen.t},${chosen.p}` && (await panel.locator('#review-status').innerText()) !== '', 15_000, 'the cell chosen');
-        if ((await rows.count()) > 0) break;
-      }
-      assert.ok((await rows.count()) > 0, 'a cell with rows');
+      const cellButton = panel.locator(`#confusion button.cell[data-true="${chosen.t}"][data-predicted="${chosen.p}"]`);
+      await cellButton.focus();
+      await cellButton.press('Enter');
+      await waitForPage(async () => (await attr('body', 'data-cell')) === `${chosen.t},${chosen.p}` && (await rows.count()) > 0, 15_000, 'the rows of the cell chosen');
+      assert.equal(await rows.count(), Math.min(chosen.count, 200), 'the cell lists as many rows as it counts (at most 200)');
       assert.match(await panel.locator('#cell-title').innerText(), /^True "(negative|positive)", predicted "(negative|positive)"$/);
-      assert.match(await panel.locator('#review-status').innerText(), /^\d+ rows of the saved model's validation and test predictions, most confident first/);
+      assert.match(await panel.locator('#review-status').innerText(), new RegExp(`^${chosen.count} rows of the saved model's validation and test predictions, most confident first`));
       const confidences = (await panel.locator('#cell-rows tbody tr td:nth-child(3)').allInnerTexts()).map((c) => parseFloat(c));
       assert.deepEqual(confidences, [...confidences].sort((a, b) => b - a), 'most confident first');
       assert.ok((await panel.locator('#cell-rows tbody tr td:nth-child(2)').allInnerTexts()).every((split) => ['validation', 'test'].includes(split)));
@@ -184,6 +185,12 @@ describe('Fine-tuning in VS Code', () => {
       await waitFor(() => JSON.parse(readFileSync(calibrationFile, 'utf8')).threshold === 0.7, 15_000, 'the threshold in calibration.json');
       await waitForPage(async () => (await panel.locator('#threshold-saved').innerText()) === 'Saved: "positive" from probability 0.7 on.', 15_000, 'the panel to say it is saved');
       await workbench.notification(/BERT: the model now predicts "positive" from probability 0\.70 on/, 15_000);
+      // Clear Threshold takes it back out of calibration.json.
+      await panel.locator('#clear-threshold').click();
+      await waitFor(() => JSON.parse(readFileSync(calibrationFile, 'utf8')).threshold === undefined, 15_000, 'the threshold gone from calibration.json');
+      await waitForPage(async () => (await panel.locator('#threshold-saved').innerText()) === 'None saved: predictions take the most probable class.', 15_000, 'the panel to say none is saved');
+      assert.equal(await panel.locator('#clear-threshold').isDisabled(), true);
+      await workbench.notification(/BERT: the model now predicts its most probable class again/, 15_000);
     }),
   );
 

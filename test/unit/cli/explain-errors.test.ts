@@ -68,4 +68,19 @@ test('eval --calibration and a saved threshold', () => {
   cli('eval', '--model', model, '--data', data, '--split', 'validation', '--threshold', '0.999', '--save-threshold');
   const after = JSON.parse(cli('predict', '--model', model, '--text', 'a film', '--json').trim()).predictions[0];
   assert.equal(after.label, 'negative', `positive needs probability 0.999 now (it has ${before.probs.positive})`);
+  // --clear-threshold undoes it: the most probable class again.
+  assert.equal(JSON.parse(cli('eval', '--model', model, '--data', data, '--split', 'validation', '--clear-threshold', '--json').trim().split('\n').pop()!).thresholdCleared, true);
+  assert.equal(JSON.parse(readFileSync(join(model, 'calibration.json'), 'utf8')).threshold, undefined);
+  const cleared = JSON.parse(cli('predict', '--model', model, '--text', 'a film', '--json').trim()).predictions[0];
+  assert.deepEqual(cleared, before);
+});
+
+test('--save-threshold without --threshold, or with --clear-threshold, is a usage error (exit 2) that changes nothing', () => {
+  const calibration = readFileSync(join(model, 'calibration.json'), 'utf8');
+  for (const extra of [['--save-threshold'], ['--threshold', '0.6', '--save-threshold', '--clear-threshold']]) {
+    const run = spawnSync(process.execPath, [CLI, 'eval', '--model', model, '--data', data, ...extra], { encoding: 'utf8', timeout: 180_000 });
+    assert.equal(run.status, 2, run.stderr);
+    assert.match(run.stderr, /--save-threshold (needs --threshold P|and --clear-threshold contradict each other)/);
+  }
+  assert.equal(readFileSync(join(model, 'calibration.json'), 'utf8'), calibration);
 });

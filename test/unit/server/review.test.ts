@@ -84,6 +84,10 @@ test('the rows of each cell: the held-out rows as training split them, each at i
   const confusion = (split: string) => review.cells.map((row) => row.map((cell) => cell.rows.filter((r) => r.split === split).length));
   assert.deepEqual(confusion('validation'), metrics.best.confusion);
   assert.deepEqual(confusion('test'), metrics.test.confusion);
+  // What the panel's matrix shows once the review is in: both splits, cell by cell.
+  assert.deepEqual(review.metrics.confusion, review.cells.map((row) => row.map((cell) => cell.count)));
+  assert.deepEqual(review.metrics.confusion, metrics.best.confusion.map((row: number[], t: number) => row.map((n, p) => n + metrics.test.confusion[t][p])));
+  assert.equal(review.metrics.n, review.splits.validation + review.splits.test);
   for (const suspect of review.possibleLabelErrors) assert.notEqual(suspect.predicted, suspect.label);
   for (let i = 1; i < review.possibleLabelErrors.length; i++) {
     assert.ok(review.possibleLabelErrors[i - 1].labelProbability <= review.possibleLabelErrors[i].labelProbability, 'most doubtful first');

@@ -54,8 +54,13 @@ export function possibleLabelErrors(rows: RowToReview[], numLabels: number): Rev
     .sort((a, b) => a.labelProbability - b.labelProbability);
 }
 
+/** The class a row is predicted: its most probable one. */
+export function predictedClass(row: RowToReview): number {
+  return row.probs.indexOf(Math.max(...row.probs));
+}
+
 function review(row: RowToReview): ReviewedRow {
-  const predicted = row.probs.indexOf(Math.max(...row.probs));
+  const predicted = predictedClass(row);
   return {
     text: row.text,
     label: row.label,
